@@ -1,0 +1,50 @@
+/**
+ * Scheduler — turns cron expressions into ticks.
+ *
+ * Guarantees every implementation must keep (checked by `schedulerConformance`):
+ * - A schedule fires once per cron occurrence, in its IANA time zone, never twice for the same
+ *   occurrence (DST fall-back does not repeat a wall-clock time; spring-forward skips what does
+ *   not exist).
+ * - **Overlap**: while a tick's handler runs, a new occurrence is either dropped (`skip`) or kept
+ *   as one pending tick run right after (`bufferOne`; further occurrences meanwhile are dropped).
+ * - **Catch-up**: on start, if an occurrence was missed while no instance ran (per the persisted
+ *   last tick), it fires once, marked `catchUp` — at most one, however many were missed.
+ * - **Leadership**: when a leadership check is configured, only an instance that leads fires.
+ * - Handlers' errors are reported, never thrown into the host.
+ */
+export interface Tick {
+  schedule: string;
+  /** The occurrence this tick stands for (epoch ms). */
+  scheduledAt: number;
+  /** When it actually fired (epoch ms). */
+  firedAt: number;
+  /** This tick makes up for an occurrence missed while down. */
+  catchUp: boolean;
+  /** Fired by hand (`trigger`) or at start, not by the cron. */
+  manual: boolean;
+}
+
+export type OverlapPolicy = 'skip' | 'bufferOne';
+
+export interface ScheduleSpec {
+  id: string;
+  cron: string;
+  timezone: string;
+  overlap: OverlapPolicy;
+  /** Fire up to this many ms late, at random, to spread instances or jobs apart. */
+  jitterMs: number;
+  catchUp: boolean;
+}
+
+export type TickHandler = (tick: Tick) => Promise<void>;
+
+export interface Scheduler {
+  add(spec: ScheduleSpec, handler: TickHandler): void;
+  remove(id: string): void;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Next occurrence of a schedule (epoch ms). */
+  nextTick(id: string): number | undefined;
+  /** Last occurrence that fired. */
+  lastTick(id: string): number | undefined;
+}

@@ -1,0 +1,566 @@
+import PQueue from 'p-queue';
+import type { StandardSchemaV1 } from '@standard-schema/spec';
+import type { Clock } from '../contracts/clock.js';
+import { safeLogger } from '../contracts/logger.js';
+import type { Queue } from '../contracts/queue.js';
+import type { RateLimiter, RateLimiterUsage } from '../contracts/rate-limiter.js';
+import type { Scheduler, Tick } from '../contracts/scheduler.js';
+import type { Source } from '../contracts/source.js';
+import type { Store } from '../contracts/store.js';
+import type { QueuedTask } from '../contracts/task.js';
+import { createSystemClock } from '../clock/system-clock.js';
+import { createSlidingWindowLimiter } from '../limiter/sliding-window-limiter.js';
+import { createMemoryQueue } from '../queue/memory-queue.js';
+import { createCronScheduler } from '../scheduler/cron-scheduler.js';
+import { parseCron } from '../scheduler/cron.js';
+import {
+  AbortedError,
+  PayloadInvalidError,
+  PermanentError,
+  RateLimitedError,
+  SyncError,
+  errorMessage,
+  isAbortError,
+  type SyncErrorCode,
+} from '../errors.js';
+import { TypedEmitter } from '../util/emitter.js';
+import { parseOptions } from '../util/options.js';
+import type { SyncEvents } from './events.js';
+import { KeyBook } from './key-book.js';
+import { engineSchema, jobSchema, type JobDefinition, type ResolvedJob, type SyncEngineOptions } from './options.js';
+import { backoffDelay } from './retry.js';
+import { BatchWriter, type PendingWrite } from './writer.js';
+
+export interface JobStatus {
+  name: string;
+  schedule: string;
+  timezone: string;
+  freshForMs: number;
+  priority: number;
+  paused: boolean;
+  nextTickAt: number | undefined;
+  lastTickAt: number | undefined;
+  queued: number;
+  inFlight: number;
+  done: number;
+  failed: number;
+  retried: number;
+  deadLettered: number;
+  /** Keys this job covers now, how many are past their freshness target, and the worst lag. */
+  freshness: { keys: number; stale: number; lagMs: number };
+  /** Fetches that completed after their key's freshness deadline. */
+  deadlineMisses: number;
+}
+
+export interface EngineStatus {
+  state: 'idle' | 'running' | 'stopping' | 'stopped';
+  paused: boolean;
+  jobs: JobStatus[];
+  budget: RateLimiterUsage | undefined;
+  deadLetters: number;
+  pendingWrites: number;
+}
+
+export interface TriggerOptions {
+  /** Enqueue every covered key, fresh or not. Default true: a manual trigger means "fetch now". */
+  force?: boolean;
+}
+
+export interface StopOptions {
+  /** How long in-flight fetches may finish before they are aborted. Defaults to the engine's `drainMs`. */
+  drainMs?: number;
+}
+
+export interface SyncEngine {
+  start(): Promise<void>;
+  stop(options?: StopOptions): Promise<void>;
+  /** Stop handing out work (of one job, or all); `force` also aborts in-flight fetches. Persisted. */
+  pause(job?: string, options?: { force?: boolean }): Promise<void>;
+  resume(job?: string): Promise<void>;
+  /** Abort in-flight fetches (of one job, or all) through their AbortSignal; they are re-queued. */
+  abort(job?: string): Promise<number>;
+  /** Plan a job (or every job) now. */
+  trigger(job?: string, options?: TriggerOptions): Promise<void>;
+  /** Add a job; allowed before or after `start`. */
+  addJob(job: JobDefinition): void;
+  status(): Promise<EngineStatus>;
+  on: TypedEmitter<SyncEvents>['on'];
+  once: TypedEmitter<SyncEvents>['once'];
+  off: TypedEmitter<SyncEvents>['off'];
+}
+
+interface JobRuntime {
+  def: ResolvedJob;
+  timezone: string;
+  freshFor: number;
+  priority: number;
+  validate: StandardSchemaV1 | undefined;
+  source: Source;
+  counters: { done: number; failed: number; retried: number; deadLettered: number; misses: number };
+  lastTickAt: number | undefined;
+}
+
+type Wake = { promise: Promise<void>; resolve: () => void };
+
+const newWake = (): Wake => {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+};
+
+const codeOf = (err: unknown): SyncErrorCode | 'UNKNOWN' => (err instanceof SyncError ? err.code : 'UNKNOWN');
+
+/**
+ * The engine: scheduler → queue → limiter → source → writer → store, one direction.
+ *
+ * Ticks plan keys; keys still fresh at the next covering tick are skipped, the rest are offered to
+ * the queue (coalesced by key, deadline-first within priority). One dispatcher reserves budget,
+ * then takes the most urgent task, so a task never holds a slot while waiting for budget behind a
+ * less urgent one. Results are validated, batched and written atomically with their freshness.
+ */
+export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOptions<P, D>): SyncEngine {
+  const o = parseOptions('sync engine options', engineSchema, options);
+  const clock: Clock = o.clock ?? createSystemClock();
+  const log = safeLogger(o.logger);
+  const random = o.random ?? Math.random;
+  const store = o.store as Store<unknown>;
+  const queue = (o.queue ?? createMemoryQueue()) as Queue<unknown>;
+  const limiter: RateLimiter | undefined =
+    o.rateLimit === undefined
+      ? undefined
+      : 'acquire' in o.rateLimit
+        ? o.rateLimit
+        : createSlidingWindowLimiter({ ...o.rateLimit, clock });
+  const leadership =
+    o.leadership === false
+      ? undefined
+      : (o.leadership ?? (store.capabilities?.leaderLock ? { isLeader: () => store.capabilities!.leaderLock!.acquire() } : undefined));
+
+  const events = new TypedEmitter<SyncEvents>((event, err) =>
+    log.error({ event: String(event), err: errorMessage(err) }, 'event listener threw'),
+  );
+  const reportError = (where: string, err: unknown) => {
+    log.error({ where, err: errorMessage(err) }, 'background failure');
+    events.emit('error', { where, error: errorMessage(err) });
+  };
+
+  const scheduler: Scheduler =
+    o.scheduler ??
+    createCronScheduler({
+      clock,
+      persistence: store,
+      isLeader: leadership?.isLeader,
+      logger: o.logger,
+      random,
+      onSkip: (tick, reason) => events.emit('tick:skipped', { job: tick.schedule, tick, reason }),
+      onError: (err, tick) => reportError(`plan:${tick.schedule}`, err),
+    });
+
+  const jobs = new Map<string, JobRuntime>();
+  const book = new KeyBook();
+  const inFlight = new Map<string, { task: QueuedTask; controller: AbortController }>();
+  const deadLettered = new Set<string>();
+  const pool = new PQueue({ concurrency: o.concurrency });
+  let state: EngineStatus['state'] = 'idle';
+  let pausedAll = false;
+  const pausedJobs = new Set<string>();
+  let wake = newWake();
+  let dispatcher: Promise<void> | undefined;
+  let acquireAbort = new AbortController();
+  let storeFailures = 0;
+
+  const notify = () => wake.resolve();
+
+  const addJob = (input: JobDefinition) => {
+    const def = parseOptions(`job "${input.name ?? '?'}"`, jobSchema, input);
+    if (jobs.has(def.name)) throw new SyncError('CONFIG_INVALID', `duplicate job name "${def.name}"`);
+    const timezone = def.timezone ?? o.timezone;
+    const freshFor = def.freshFor ?? parseCron(def.schedule, timezone).periodMs;
+    jobs.set(def.name, {
+      def,
+      timezone,
+      freshFor,
+      // Tighter freshness targets form higher classes, so "today" is never queued behind the
+      // 30-day burst and, under overload, far dates degrade first.
+      priority: def.priority ?? -Math.round(freshFor / 1000),
+      validate: def.validate ?? o.validate,
+      source: (def.source ?? o.source) as Source,
+      counters: { done: 0, failed: 0, retried: 0, deadLettered: 0, misses: 0 },
+      lastTickAt: undefined,
+    });
+    scheduler.add(
+      { id: def.name, cron: def.schedule, timezone, overlap: def.overlap, jitterMs: def.jitterMs, catchUp: def.catchUp },
+      (tick) => planTick(def.name, tick, false),
+    );
+  };
+
+  const jobOf = (name: string): JobRuntime => {
+    const job = jobs.get(name);
+    if (!job) throw new SyncError('ENGINE_STATE', `unknown job "${name}"`);
+    return job;
+  };
+
+  /** One tick of one job: plan, decide per key, offer what is due. */
+  const planTick = async (name: string, tick: Tick, force: boolean) => {
+    const job = jobOf(name);
+    const now = clock.now();
+    job.lastTickAt = tick.scheduledAt;
+    const specs = [...(await job.def.plan({ ...tick, job: name, now, timezone: job.timezone }))];
+    const seq = book.beginTick(name);
+    const unknown = book.unknown(specs.map((s) => s.key));
+    if (unknown.length > 0) {
+      const states = await store.readKeyStates(unknown);
+      for (const key of unknown) book.load(key, now, states.get(key));
+    }
+    for (const spec of specs) book.cover(spec.key, name, seq, spec.freshFor ?? job.freshFor);
+
+    let enqueued = 0;
+    let merged = 0;
+    let fresh = 0;
+    let skippedInFlight = 0;
+    for (const spec of specs) {
+      const decision = book.decide(spec.key, now, (j) => scheduler.nextTick(j), force);
+      if (!decision.enqueue) {
+        fresh++;
+        continue;
+      }
+      const result = await queue.offer({
+        key: spec.key,
+        scope: spec.scope ?? spec.key,
+        job: name,
+        payload: spec.payload,
+        priority: spec.priority ?? job.priority,
+        deadline: decision.deadline,
+        attempt: 1,
+        notBefore: now,
+        enqueuedAt: now,
+      });
+      if (result === 'added') enqueued++;
+      else if (result === 'merged') merged++;
+      else skippedInFlight++;
+    }
+    book.sweep((key) => inFlight.has(key));
+    events.emit('tick', { job: name, tick, planned: specs.length, enqueued, merged, fresh, inFlight: skippedInFlight });
+    log.debug({ job: name, planned: specs.length, enqueued, merged, fresh }, 'tick planned');
+    notify();
+  };
+
+  // ---- dispatch ---------------------------------------------------------------------------
+
+  const waitForSlot = () =>
+    new Promise<void>((resolve) => {
+      if (pool.pending + pool.size < o.concurrency) return resolve();
+      pool.once('next', () => resolve());
+    });
+
+  const dispatchLoop = async () => {
+    while (state === 'running') {
+      try {
+        await waitForSlot();
+        if (state !== 'running') break;
+        const currentWake = wake;
+        const next = await queue.nextAvailableAt();
+        const now = clock.now();
+        if (next === undefined || next > now) {
+          const sleeper = new AbortController();
+          const timer = next === undefined ? undefined : clock.sleep(next - now, sleeper.signal).catch(() => {});
+          await Promise.race([currentWake.promise, timer ?? currentWake.promise]);
+          sleeper.abort();
+          if (wake === currentWake) wake = newWake();
+          continue;
+        }
+        // Reserve budget before choosing the task, so the task sent is the most urgent one at
+        // the moment it may be sent.
+        if (limiter) {
+          const waitStart = clock.now();
+          await limiter.acquire(1, acquireAbort.signal);
+          const waited = clock.now() - waitStart;
+          if (waited > 0) events.emit('ratelimit:wait', { waitedMs: waited });
+        }
+        if (state !== 'running') break;
+        const [task] = await queue.take(1, clock.now());
+        if (!task) continue; // paused or cleared while waiting: the grant goes unused, never over budget
+        void pool.add(() => runTask(task));
+      } catch (err) {
+        if (isAbortError(err)) {
+          acquireAbort = new AbortController();
+          continue;
+        }
+        reportError('dispatch', err);
+        await clock.sleep(1_000).catch(() => {});
+      }
+    }
+  };
+
+  const validate = async (job: JobRuntime, task: QueuedTask, data: unknown): Promise<unknown> => {
+    if (!job.validate) return data;
+    const result = await job.validate['~standard'].validate(data);
+    if (result.issues) {
+      throw new PayloadInvalidError(
+        task.key,
+        result.issues.map((i) => ({
+          path: (i.path ?? []).map((p) => String(typeof p === 'object' ? p.key : p)).join('.'),
+          message: i.message,
+        })),
+      );
+    }
+    return result.value;
+  };
+
+  const runTask = async (task: QueuedTask) => {
+    const job = jobs.get(task.job);
+    if (!job) {
+      await queue.ack(task.key);
+      return;
+    }
+    const controller = new AbortController();
+    inFlight.set(task.key, { task, controller });
+    events.emit('task:start', { job: task.job, key: task.key, attempt: task.attempt });
+    try {
+      const raw = await job.source.fetch(task, { signal: controller.signal, attempt: task.attempt });
+      if (controller.signal.aborted) throw new AbortedError();
+      const data = await validate(job, task, raw);
+      writer.add({ task, write: { key: task.key, scope: task.scope, job: task.job, data, fetchedAt: clock.now() } });
+    } catch (err) {
+      await onFetchFailed(job, task, controller.signal.aborted ? new AbortedError() : err);
+    } finally {
+      inFlight.delete(task.key);
+    }
+  };
+
+  const onFetchFailed = async (job: JobRuntime, task: QueuedTask, err: unknown) => {
+    const now = clock.now();
+    try {
+      if (isAbortError(err)) {
+        events.emit('task:aborted', { job: task.job, key: task.key });
+        await queue.retry(task, now);
+        return;
+      }
+      const error = errorMessage(err);
+      const code = codeOf(err);
+      if (err instanceof RateLimitedError) {
+        // The remote's word on the budget overrides ours: freeze it for every job until reset.
+        await limiter?.penalize(err.until);
+        events.emit('ratelimit:penalty', { key: task.key, until: err.until });
+        log.warn({ key: task.key, until: new Date(err.until).toISOString() }, 'rate limited by the remote; budget frozen');
+        await queue.retry(task, Math.max(now, err.until));
+        return;
+      }
+      await safely('record failure', () => store.recordFailures([{ key: task.key, job: task.job, at: now, error }]));
+      if (!(err instanceof PermanentError) && task.attempt < o.retry.attempts) {
+        const at = now + backoffDelay(o.retry, task.attempt, random);
+        job.counters.retried++;
+        events.emit('task:retry', { job: task.job, key: task.key, attempt: task.attempt, at, code, error });
+        log.warn({ key: task.key, attempt: task.attempt, code, err: error }, 'fetch failed; will retry');
+        await queue.retry({ ...task, attempt: task.attempt + 1 }, at);
+        return;
+      }
+      job.counters.failed++;
+      job.counters.deadLettered++;
+      deadLettered.add(task.key);
+      await safely('dead letter', () =>
+        store.addDeadLetter({
+          key: task.key,
+          scope: task.scope,
+          job: task.job,
+          payload: task.payload,
+          attempts: task.attempt,
+          error,
+          at: now,
+        }),
+      );
+      await queue.ack(task.key);
+      events.emit('task:failed', { job: task.job, key: task.key, attempt: task.attempt, code, error, deadLettered: true });
+      log.error({ key: task.key, attempts: task.attempt, code, err: error }, 'fetch gave up; dead-lettered');
+    } catch (inner) {
+      reportError('failure handling', inner);
+    }
+  };
+
+  const safely = async (where: string, fn: () => Promise<unknown>) => {
+    try {
+      await fn();
+    } catch (err) {
+      reportError(where, err);
+    }
+  };
+
+  const writer = new BatchWriter<unknown>(store, clock, o.batchSize, o.flushMs, {
+    written: async (items: PendingWrite<unknown>[], result, durationMs) => {
+      storeFailures = 0;
+      const cleared: string[] = [];
+      for (const { task, write } of items) {
+        const job = jobs.get(task.job);
+        const before = book.lastSuccess(task.key);
+        const late = before !== undefined && write.fetchedAt > task.deadline;
+        book.recordSuccess(task.key, write.fetchedAt);
+        if (job) {
+          job.counters.done++;
+          if (late) job.counters.misses++;
+        }
+        if (deadLettered.delete(task.key)) cleared.push(task.key);
+        await queue.ack(task.key);
+        events.emit('task:done', {
+          job: task.job,
+          key: task.key,
+          scope: task.scope,
+          attempt: task.attempt,
+          fetchedAt: write.fetchedAt,
+          late,
+        });
+      }
+      if (cleared.length > 0) await safely('clear dead letters', () => store.removeDeadLetters(cleared));
+      events.emit('batch:written', { scopes: items.length, result, durationMs });
+    },
+    failed: async (items, err) => {
+      // The store being down is not the keys' fault: retry without spending their attempts.
+      storeFailures++;
+      const at = clock.now() + backoffDelay(o.retry, storeFailures, random);
+      reportError('store write', err);
+      events.emit('batch:failed', { scopes: items.length, error: errorMessage(err) });
+      for (const { task } of items) await queue.retry(task, at);
+      notify();
+    },
+  });
+
+  // ---- control ----------------------------------------------------------------------------
+
+  const abortInFlight = (job: string | undefined) => {
+    let count = 0;
+    for (const { task, controller } of inFlight.values()) {
+      if (job !== undefined && task.job !== job) continue;
+      controller.abort(new AbortedError());
+      count++;
+    }
+    return count;
+  };
+
+  const engine: SyncEngine = {
+    async start() {
+      if (state === 'running') return;
+      if (state === 'stopping') throw new SyncError('ENGINE_STATE', 'the engine is stopping');
+      await store.init?.();
+      for (const target of await store.readPaused()) {
+        if (target === '*') pausedAll = true;
+        else pausedJobs.add(target);
+        await queue.pause(target === '*' ? undefined : target);
+      }
+      for (const letter of await store.listDeadLetters()) deadLettered.add(letter.key);
+      state = 'running';
+      await scheduler.start();
+      dispatcher = dispatchLoop();
+      events.emit('started', { at: clock.now() });
+      log.info({ jobs: [...jobs.keys()], paused: pausedAll ? ['*'] : [...pausedJobs] }, 'sync engine started');
+      for (const job of jobs.values()) {
+        if (job.def.runOnStart) await safely(`plan:${job.def.name}`, () => engine.trigger(job.def.name, { force: false }));
+      }
+    },
+
+    async stop(stopOptions = {}) {
+      if (state !== 'running') return;
+      state = 'stopping';
+      await scheduler.stop();
+      acquireAbort.abort();
+      notify();
+      await dispatcher;
+      const drainMs = stopOptions.drainMs ?? o.drainMs;
+      let aborted = 0;
+      if (pool.pending > 0) {
+        const deadline = new AbortController();
+        await Promise.race([pool.onIdle(), clock.sleep(drainMs, deadline.signal).catch(() => {})]);
+        deadline.abort();
+        aborted = abortInFlight(undefined);
+        await pool.onIdle();
+      }
+      await writer.flush();
+      state = 'stopped';
+      events.emit('stopped', { at: clock.now(), aborted });
+      log.info({ aborted }, 'sync engine stopped');
+    },
+
+    async pause(job, pauseOptions = {}) {
+      if (job !== undefined) jobOf(job);
+      await queue.pause(job);
+      if (job === undefined) {
+        pausedAll = true;
+        acquireAbort.abort();
+      } else pausedJobs.add(job);
+      await store.writePaused(job ?? '*', true);
+      if (pauseOptions.force) await engine.abort(job);
+      events.emit('paused', { job });
+      log.info({ job: job ?? '*', force: pauseOptions.force ?? false }, 'paused');
+    },
+
+    async resume(job) {
+      if (job !== undefined) jobOf(job);
+      await queue.resume(job);
+      if (job === undefined) pausedAll = false;
+      else pausedJobs.delete(job);
+      await store.writePaused(job ?? '*', false);
+      notify();
+      events.emit('resumed', { job });
+      log.info({ job: job ?? '*' }, 'resumed');
+    },
+
+    async abort(job) {
+      if (job !== undefined) jobOf(job);
+      const count = abortInFlight(job);
+      events.emit('aborted', { job, count });
+      return count;
+    },
+
+    async trigger(job, triggerOptions = {}) {
+      const names = job === undefined ? [...jobs.keys()] : [jobOf(job).def.name];
+      const now = clock.now();
+      for (const name of names) {
+        await planTick(name, { schedule: name, scheduledAt: now, firedAt: now, catchUp: false, manual: true }, triggerOptions.force ?? true);
+      }
+    },
+
+    addJob,
+
+    async status() {
+      const now = clock.now();
+      const budget = limiter ? await limiter.usage() : undefined;
+      const jobStatuses: JobStatus[] = [];
+      for (const job of jobs.values()) {
+        const name = job.def.name;
+        let inFlightCount = 0;
+        for (const { task } of inFlight.values()) if (task.job === name) inFlightCount++;
+        jobStatuses.push({
+          name,
+          schedule: job.def.schedule,
+          timezone: job.timezone,
+          freshForMs: job.freshFor,
+          priority: job.priority,
+          paused: pausedAll || pausedJobs.has(name),
+          nextTickAt: scheduler.nextTick(name),
+          lastTickAt: job.lastTickAt,
+          queued: await queue.size(name),
+          inFlight: inFlightCount,
+          done: job.counters.done,
+          failed: job.counters.failed,
+          retried: job.counters.retried,
+          deadLettered: job.counters.deadLettered,
+          freshness: book.freshness(name, now),
+          deadlineMisses: job.counters.misses,
+        });
+      }
+      return {
+        state,
+        paused: pausedAll,
+        jobs: jobStatuses,
+        budget,
+        deadLetters: deadLettered.size,
+        pendingWrites: writer.pending,
+      };
+    },
+
+    on: (event, listener) => events.on(event, listener),
+    once: (event, listener) => events.once(event, listener),
+    off: (event, listener) => events.off(event, listener),
+  };
+
+  for (const job of o.jobs) addJob(job as JobDefinition);
+  return engine;
+}

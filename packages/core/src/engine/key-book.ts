@@ -1,0 +1,133 @@
+import type { KeyState } from '../contracts/store.js';
+
+interface Coverage {
+  /** The job's tick sequence number that last planned this key. */
+  seq: number;
+  target: number;
+}
+
+interface KeyRecord {
+  lastSuccessAt: number | undefined;
+  firstPlannedAt: number;
+  coverage: Map<string, Coverage>;
+}
+
+export type FreshnessDecision =
+  | { enqueue: false }
+  | { enqueue: true; deadline: number; target: number; everFetched: boolean };
+
+/**
+ * The engine's memory of every key it plans: when it last succeeded and which jobs cover it.
+ *
+ * A job covers a key when its latest tick planned it; a key's freshness target is the tightest
+ * target among the jobs covering it, so a faster cadence serves a slower one. Keys no job covers
+ * any more (yesterday's dates) are dropped at the next tick, so memory follows the live key set.
+ */
+export class KeyBook {
+  private readonly records = new Map<string, KeyRecord>();
+  private readonly jobSeq = new Map<string, number>();
+
+  /** Start a tick of `job`; its previous coverage stops counting once this tick covers keys anew. */
+  beginTick(job: string): number {
+    const seq = (this.jobSeq.get(job) ?? 0) + 1;
+    this.jobSeq.set(job, seq);
+    return seq;
+  }
+
+  /** Keys that are not in memory yet and need their persisted state loaded. */
+  unknown(keys: Iterable<string>): string[] {
+    const out: string[] = [];
+    for (const key of keys) if (!this.records.has(key)) out.push(key);
+    return out;
+  }
+
+  load(key: string, now: number, state: KeyState | undefined): void {
+    if (this.records.has(key)) return;
+    this.records.set(key, { lastSuccessAt: state?.lastSuccessAt, firstPlannedAt: now, coverage: new Map() });
+  }
+
+  cover(key: string, job: string, seq: number, target: number): void {
+    this.records.get(key)?.coverage.set(job, { seq, target });
+  }
+
+  /**
+   * Whether a tick must enqueue `key`: yes unless the key will still be within its target when the
+   * next tick covering it fires. (Skipping on "age < period" now would halve the refresh rate: the
+   * last fetch always lands a little after the previous tick.)
+   */
+  decide(key: string, now: number, nextTickOf: (job: string) => number | undefined, force: boolean): FreshnessDecision {
+    const rec = this.records.get(key);
+    if (!rec) return { enqueue: false };
+    let target = Number.POSITIVE_INFINITY;
+    let nextCover = Number.POSITIVE_INFINITY;
+    for (const [job, c] of this.current(rec)) {
+      target = Math.min(target, c.target);
+      nextCover = Math.min(nextCover, nextTickOf(job) ?? Number.POSITIVE_INFINITY);
+    }
+    const last = rec.lastSuccessAt;
+    if (!force && last !== undefined && last + target >= nextCover) return { enqueue: false };
+    return {
+      enqueue: true,
+      deadline: last === undefined ? now : last + target,
+      target,
+      everFetched: last !== undefined,
+    };
+  }
+
+  lastSuccess(key: string): number | undefined {
+    return this.records.get(key)?.lastSuccessAt;
+  }
+
+  recordSuccess(key: string, at: number): void {
+    const rec = this.records.get(key);
+    if (rec && (rec.lastSuccessAt === undefined || at > rec.lastSuccessAt)) rec.lastSuccessAt = at;
+  }
+
+  /** Forget keys no job covers any more, unless `keep` says they are still queued or in flight. */
+  sweep(keep: (key: string) => boolean): number {
+    let dropped = 0;
+    for (const [key, rec] of this.records) {
+      if (this.current(rec).next().done && !keep(key)) {
+        this.records.delete(key);
+        dropped++;
+      }
+    }
+    return dropped;
+  }
+
+  /** Freshness of the keys `job` covers now: how many, how many stale, and the worst lag. */
+  freshness(job: string, now: number): { keys: number; stale: number; lagMs: number } {
+    let keys = 0;
+    let stale = 0;
+    let lagMs = 0;
+    const seq = this.jobSeq.get(job);
+    for (const rec of this.records.values()) {
+      const c = rec.coverage.get(job);
+      if (!c || c.seq !== seq) continue;
+      keys++;
+      const target = this.targetOf(rec);
+      const lag = rec.lastSuccessAt === undefined ? now - rec.firstPlannedAt : now - (rec.lastSuccessAt + target);
+      if (lag > 0) {
+        stale++;
+        lagMs = Math.max(lagMs, lag);
+      }
+    }
+    return { keys, stale, lagMs };
+  }
+
+  get size(): number {
+    return this.records.size;
+  }
+
+  private targetOf(rec: KeyRecord): number {
+    let target = Number.POSITIVE_INFINITY;
+    for (const [, c] of this.current(rec)) target = Math.min(target, c.target);
+    return target;
+  }
+
+  private *current(rec: KeyRecord): Generator<[string, Coverage]> {
+    for (const entry of rec.coverage) {
+      if (this.jobSeq.get(entry[0]) === entry[1].seq) yield entry;
+    }
+  }
+}

@@ -1,0 +1,166 @@
+import type { StandardSchemaV1 } from '@standard-schema/spec';
+import { z } from 'zod';
+import type { Clock } from '../contracts/clock.js';
+import type { Logger } from '../contracts/logger.js';
+import type { Queue } from '../contracts/queue.js';
+import type { RateLimiter } from '../contracts/rate-limiter.js';
+import type { OverlapPolicy, Scheduler, Tick } from '../contracts/scheduler.js';
+import type { Source } from '../contracts/source.js';
+import type { Store } from '../contracts/store.js';
+import type { TaskSpec } from '../contracts/task.js';
+import { cronProblem } from '../scheduler/cron.js';
+import { fn, implementing, nonNegativeInt, positiveInt } from '../util/options.js';
+
+/** What a job's `plan` receives: the tick, plus the time to plan from. */
+export interface PlanContext extends Tick {
+  job: string;
+  /** The clock's now when planning runs. */
+  now: number;
+  /** The job's time zone, for working out "today". */
+  timezone: string;
+}
+
+export interface JobDefinition<P = unknown> {
+  /** Unique; used in keys of state, status and events. */
+  name: string;
+  /** Cron expression, 5 fields or 6 with seconds first. */
+  schedule: string;
+  /** IANA time zone of the schedule. Defaults to the engine's `timezone`. */
+  timezone?: string;
+  /** The keys this tick covers. Called at every tick; may be async. */
+  plan: (context: PlanContext) => Iterable<TaskSpec<P>> | Promise<Iterable<TaskSpec<P>>>;
+  /** Freshness target of this job's keys in ms. Defaults to the cron's period. */
+  freshFor?: number;
+  /** Queue class: higher is served first. Defaults to one derived from `freshFor`, so tighter targets win. */
+  priority?: number;
+  /** What to do with a tick that fires while the previous one still plans. Default `skip`. */
+  overlap?: OverlapPolicy;
+  /** Fire up to this many ms late at random. Default 0. */
+  jitterMs?: number;
+  /** Make up once for a tick missed while no instance ran. Default true. */
+  catchUp?: boolean;
+  /** Plan once when the engine starts (fresh keys are still skipped). Default false. */
+  runOnStart?: boolean;
+  /** Validates each fetched payload of this job (any Standard Schema, e.g. zod). */
+  validate?: StandardSchemaV1;
+  /** Overrides the engine's source for this job. */
+  source?: Source<P>;
+}
+
+export interface RetryPolicy {
+  /** Tries in all, the first included. Default 5. */
+  attempts: number;
+  /** Delay before the first retry. Default 1 s. */
+  baseDelayMs: number;
+  /** Growth per retry. Default 2. */
+  factor: number;
+  /** Cap on one delay. Default 5 min. */
+  maxDelayMs: number;
+  /** Share of each delay drawn at random (0: exact, 1: full jitter). Default 0.5. */
+  jitter: number;
+}
+
+const standardSchema = z.custom<StandardSchemaV1>(
+  (v) => typeof v === 'object' && v !== null && typeof (v as { '~standard'?: { validate?: unknown } })['~standard']?.validate === 'function',
+  { message: 'expected a Standard Schema (e.g. a zod schema)' },
+);
+
+const timeZone = z.string().refine(
+  (tz) => {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: tz });
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'unknown IANA time zone' },
+);
+
+const sourceShape = implementing<Source>('a Source', ['fetch']);
+
+export const jobSchema = z
+  .object({
+    name: z
+      .string()
+      .min(1)
+      .regex(/^[^*\s]+$/, 'must not be empty, contain spaces or "*"'),
+    schedule: z.string().min(1),
+    timezone: timeZone.optional(),
+    plan: fn<JobDefinition['plan']>('a plan(tick) function'),
+    freshFor: positiveInt.optional(),
+    priority: z.number().finite().optional(),
+    overlap: z.enum(['skip', 'bufferOne']).default('skip'),
+    jitterMs: nonNegativeInt.default(0),
+    catchUp: z.boolean().default(true),
+    runOnStart: z.boolean().default(false),
+    validate: standardSchema.optional(),
+    source: sourceShape.optional(),
+  })
+  .superRefine((job, ctx) => {
+    const problem = cronProblem(job.schedule, job.timezone ?? 'UTC');
+    if (problem) ctx.addIssue({ code: 'custom', path: ['schedule'], message: problem });
+  });
+
+export const retrySchema = z.object({
+  attempts: positiveInt.default(5),
+  baseDelayMs: nonNegativeInt.default(1_000),
+  factor: z.number().min(1).default(2),
+  maxDelayMs: nonNegativeInt.default(300_000),
+  jitter: z.number().min(0).max(1).default(0.5),
+});
+
+export const limitSchema = z.object({
+  limit: positiveInt,
+  windowMs: positiveInt,
+  safetyMarginMs: nonNegativeInt.optional(),
+});
+
+export const engineSchema = z
+  .object({
+    jobs: z.array(jobSchema).default([]),
+    source: sourceShape,
+    store: implementing<Store>('a Store', ['write', 'readKeyStates', 'recordFailures']),
+    /** A RateLimiter instance (share one across engines for one budget), or the numbers for the in-process one. */
+    rateLimit: z.union([implementing<RateLimiter>('a RateLimiter', ['acquire', 'penalize', 'usage']), limitSchema]).optional(),
+    queue: implementing<Queue>('a Queue', ['offer', 'take', 'ack', 'retry', 'size']).optional(),
+    scheduler: implementing<Scheduler>('a Scheduler', ['add', 'start', 'stop', 'nextTick']).optional(),
+    clock: implementing<Clock>('a Clock', ['now', 'setTimer', 'sleep']).optional(),
+    logger: implementing<Logger>('a Logger', ['debug', 'info', 'warn', 'error']).optional(),
+    /** Default time zone of jobs. */
+    timezone: timeZone.default('UTC'),
+    /** Fetches in flight at once. */
+    concurrency: positiveInt.default(4),
+    /** Scopes per `store.write`. */
+    batchSize: positiveInt.default(25),
+    /** Longest a fetched scope waits for its batch to fill. */
+    flushMs: nonNegativeInt.default(1_000),
+    retry: retrySchema.default({ attempts: 5, baseDelayMs: 1_000, factor: 2, maxDelayMs: 300_000, jitter: 0.5 }),
+    /** Validates every fetched payload (a job's `validate` overrides it). */
+    validate: standardSchema.optional(),
+    /** Only a leader fires ticks. Default: the store's `leaderLock` capability when it has one. */
+    leadership: z.union([z.literal(false), z.object({ isLeader: fn<() => boolean | Promise<boolean>>() })]).optional(),
+    /** How long `stop()` lets in-flight fetches finish before aborting them. */
+    drainMs: nonNegativeInt.default(10_000),
+    random: fn<() => number>().optional(),
+  })
+  .superRefine((o, ctx) => {
+    const seen = new Set<string>();
+    o.jobs.forEach((job, i) => {
+      if (seen.has(job.name)) ctx.addIssue({ code: 'custom', path: ['jobs', i, 'name'], message: `duplicate job name "${job.name}"` });
+      seen.add(job.name);
+    });
+  });
+
+export type SyncEngineOptions<P = unknown, D = unknown> = Omit<
+  z.input<typeof engineSchema>,
+  'jobs' | 'source' | 'store' | 'queue'
+> & {
+  jobs?: JobDefinition<P>[];
+  source: Source<P, D>;
+  store: Store<D>;
+  queue?: Queue<P>;
+};
+
+export type ResolvedJob = z.output<typeof jobSchema>;
+export type ResolvedEngineOptions = z.output<typeof engineSchema>;

@@ -1,0 +1,75 @@
+import type { Clock, TimerHandle } from '../contracts/clock.js';
+import type { ScopeWrite, Store, WriteResult } from '../contracts/store.js';
+import type { QueuedTask } from '../contracts/task.js';
+
+export interface PendingWrite<D> {
+  write: ScopeWrite<D>;
+  task: QueuedTask;
+}
+
+export interface WriterHooks<D> {
+  written(items: PendingWrite<D>[], result: WriteResult, durationMs: number): Promise<void>;
+  failed(items: PendingWrite<D>[], error: unknown): Promise<void>;
+}
+
+/**
+ * Groups fetched scopes into batches: one `store.write` per `batchSize` scopes, or sooner when the
+ * oldest has waited `flushMs`. Writes run one at a time, in order, so a later fetch of a scope is
+ * never overwritten by an earlier one.
+ */
+export class BatchWriter<D> {
+  private buffer: PendingWrite<D>[] = [];
+  private timer: TimerHandle | undefined;
+  private chain: Promise<void> = Promise.resolve();
+  private writing = 0;
+
+  constructor(
+    private readonly store: Store<D>,
+    private readonly clock: Clock,
+    private readonly batchSize: number,
+    private readonly flushMs: number,
+    private readonly hooks: WriterHooks<D>,
+  ) {}
+
+  add(item: PendingWrite<D>): void {
+    this.buffer.push(item);
+    if (this.buffer.length >= this.batchSize) void this.flush();
+    else this.timer ??= this.clock.setTimer(() => void this.flush(), this.flushMs);
+  }
+
+  /** Scopes waiting for, or in, a write. */
+  get pending(): number {
+    return this.buffer.length + this.writing;
+  }
+
+  /** Write everything buffered; resolves when every write started so far has settled. */
+  flush(): Promise<void> {
+    this.timer?.cancel();
+    this.timer = undefined;
+    while (this.buffer.length > 0) {
+      const items = this.buffer.splice(0, this.batchSize);
+      this.writing += items.length;
+      this.chain = this.chain
+        .then(() => this.write(items))
+        // The hooks report their own failures; the chain must survive them for later batches.
+        .catch(() => {})
+        .finally(() => void (this.writing -= items.length));
+    }
+    return this.chain;
+  }
+
+  private async write(items: PendingWrite<D>[]): Promise<void> {
+    // Two keys may share a scope; the later fetch is the truth for it.
+    const byScope = new Map<string, ScopeWrite<D>>();
+    for (const item of items) byScope.set(item.write.scope, item.write);
+    const started = this.clock.now();
+    let result: WriteResult;
+    try {
+      result = await this.store.write({ scopes: [...byScope.values()] });
+    } catch (err) {
+      await this.hooks.failed(items, err);
+      return;
+    }
+    await this.hooks.written(items, result, this.clock.now() - started);
+  }
+}

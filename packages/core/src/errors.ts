@@ -1,0 +1,115 @@
+/**
+ * Every error tidesync raises is a `SyncError` with a stable `code`, so callers branch on
+ * `err.code` (or `instanceof`) instead of parsing messages. Source errors double as control
+ * signals: the engine reads their class to decide between retrying, freezing the budget, or
+ * dead-lettering.
+ */
+
+export type SyncErrorCode =
+  | 'CONFIG_INVALID'
+  | 'ABORTED'
+  | 'SOURCE_RETRYABLE'
+  | 'SOURCE_RATE_LIMITED'
+  | 'SOURCE_PERMANENT'
+  | 'PAYLOAD_INVALID'
+  | 'STORE_FAILED'
+  | 'STORE_CONFLICT'
+  | 'ENGINE_STATE';
+
+export class SyncError extends Error {
+  readonly code: SyncErrorCode;
+
+  constructor(code: SyncErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SyncError';
+    this.code = code;
+  }
+}
+
+/** One problem found while validating options: where it is and what is wrong with it. */
+export interface ConfigIssue {
+  path: string;
+  message: string;
+}
+
+/** Thrown by every factory given bad options. The message lists every problem, one per line. */
+export class SyncConfigError extends SyncError {
+  readonly issues: readonly ConfigIssue[];
+
+  constructor(subject: string, issues: readonly ConfigIssue[]) {
+    const lines = issues.map((i) => `  - ${i.path || '(root)'}: ${i.message}`);
+    super('CONFIG_INVALID', `Invalid ${subject}:\n${lines.join('\n')}`);
+    this.name = 'SyncConfigError';
+    this.issues = issues;
+  }
+}
+
+/** The operation was cancelled through its AbortSignal (abort, forced pause, stop deadline). */
+export class AbortedError extends SyncError {
+  constructor(message = 'The operation was aborted') {
+    super('ABORTED', message);
+    this.name = 'AbortedError';
+  }
+}
+
+/** A fetch failed in a way that may succeed later: timeout, network error, 5xx, malformed body. */
+export class RetryableError extends SyncError {
+  readonly status: number | undefined;
+
+  constructor(message: string, options?: { cause?: unknown; status?: number }) {
+    super('SOURCE_RETRYABLE', message, options);
+    this.name = 'RetryableError';
+    this.status = options?.status;
+  }
+}
+
+/**
+ * The remote refused because the budget is spent. `until` is the epoch ms at which it accepts
+ * requests again; the engine freezes the whole shared budget until then.
+ */
+export class RateLimitedError extends SyncError {
+  readonly until: number;
+
+  constructor(message: string, until: number, options?: { cause?: unknown }) {
+    super('SOURCE_RATE_LIMITED', message, options);
+    this.name = 'RateLimitedError';
+    this.until = until;
+  }
+}
+
+/** A fetch that will fail the same way however often it is retried (most 4xx). */
+export class PermanentError extends SyncError {
+  readonly status: number | undefined;
+
+  constructor(message: string, options?: { cause?: unknown; status?: number }) {
+    super('SOURCE_PERMANENT', message, options);
+    this.name = 'PermanentError';
+    this.status = options?.status;
+  }
+}
+
+/** A fetched payload failed validation: it is never written and never deletes stored data. */
+export class PayloadInvalidError extends SyncError {
+  readonly issues: readonly ConfigIssue[];
+
+  constructor(key: string, issues: readonly ConfigIssue[]) {
+    const shown = issues.slice(0, 5).map((i) => `${i.path || '(root)'}: ${i.message}`);
+    const more = issues.length > 5 ? ` (+${issues.length - 5} more)` : '';
+    super('PAYLOAD_INVALID', `Invalid payload for ${key}: ${shown.join('; ')}${more}`);
+    this.name = 'PayloadInvalidError';
+    this.issues = issues;
+  }
+}
+
+export function isAbortError(err: unknown): boolean {
+  return (
+    err instanceof AbortedError ||
+    (err instanceof Error && (err.name === 'AbortError' || (err as { code?: string }).code === 'ABORT_ERR'))
+  );
+}
+
+/** Message of anything thrown, without assuming it is an Error. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return typeof err === 'string' ? err : JSON.stringify(err) ?? String(err);
+}

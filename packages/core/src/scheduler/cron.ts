@@ -1,0 +1,72 @@
+import { CronExpressionParser } from 'cron-parser';
+
+/**
+ * A parsed cron expression in one IANA time zone. 5 fields (minute precision) or 6 (a leading
+ * seconds field). Occurrences follow wall-clock time in the zone: a spring-forward gap skips what
+ * does not exist, a fall-back repeat does not fire twice.
+ */
+export interface CronSchedule {
+  readonly expression: string;
+  readonly timezone: string;
+  /** First occurrence strictly after `after` (epoch ms). */
+  next(after: number): number;
+  /** Last occurrence strictly before `before`. */
+  prev(before: number): number;
+  /**
+   * The longest gap between consecutive occurrences, ignoring DST: the freshness a key gets when
+   * only this cron refreshes it. `*\/15 * * * *` → 15 min; `0 9,17 * * *` → 16 h.
+   */
+  readonly periodMs: number;
+}
+
+// A fixed reference keeps `periodMs` deterministic; 400 occurrences cover every weekly pattern
+// of minute-or-coarser crons, and any pattern of sub-minute ones.
+const PERIOD_REFERENCE = Date.UTC(2026, 0, 5);
+const PERIOD_SAMPLES = 400;
+
+export function parseCron(expression: string, timezone = 'UTC'): CronSchedule {
+  const fields = expression.trim().split(/\s+/);
+  if (fields.length !== 5 && fields.length !== 6) {
+    throw new Error(`expected 5 or 6 fields, got ${fields.length}`);
+  }
+  assertTimeZone(timezone);
+  // Validate eagerly: cron-parser reports most syntax errors only on parse.
+  CronExpressionParser.parse(expression, { tz: timezone, currentDate: new Date(PERIOD_REFERENCE) }).next();
+
+  const next = (after: number) =>
+    CronExpressionParser.parse(expression, { tz: timezone, currentDate: new Date(after) }).next().getTime();
+  const prev = (before: number) =>
+    CronExpressionParser.parse(expression, { tz: timezone, currentDate: new Date(before) }).prev().getTime();
+
+  return { expression, timezone, next, prev, periodMs: periodOf(expression) };
+}
+
+function periodOf(expression: string): number {
+  const it = CronExpressionParser.parse(expression, { tz: 'UTC', currentDate: new Date(PERIOD_REFERENCE) });
+  let last = it.next().getTime();
+  let longest = 0;
+  for (let i = 0; i < PERIOD_SAMPLES && it.hasNext(); i++) {
+    const at = it.next().getTime();
+    longest = Math.max(longest, at - last);
+    last = at;
+  }
+  return longest;
+}
+
+export function assertTimeZone(timezone: string): void {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: timezone });
+  } catch {
+    throw new Error(`unknown IANA time zone "${timezone}"`);
+  }
+}
+
+/** Message of a cron/time-zone problem, or undefined when both are valid. */
+export function cronProblem(expression: string, timezone = 'UTC'): string | undefined {
+  try {
+    parseCron(expression, timezone);
+    return undefined;
+  } catch (err) {
+    return `invalid cron "${expression}" in ${timezone}: ${err instanceof Error ? err.message : String(err)}`;
+  }
+}

@@ -1,0 +1,148 @@
+import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
+import { z } from 'zod';
+import type { FetchContext, Source } from '../contracts/source.js';
+import type { QueuedTask } from '../contracts/task.js';
+import { AbortedError, PermanentError, RateLimitedError, RetryableError, errorMessage } from '../errors.js';
+import { fn, implementing, nonNegativeInt, parseOptions, positiveInt } from '../util/options.js';
+
+/** What a 429 looked like, for a hook that finds the reset time in it. */
+export interface RateLimitResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  /** The parsed JSON body, or the raw text when it was not JSON. */
+  body: unknown;
+}
+
+const optionsSchema = z.object({
+  /** Origin and base path, e.g. `https://partner.example/api/v1/inventory`. */
+  baseUrl: z.url(),
+  /** Path and query of a task below `baseUrl`, e.g. `/14?date=2026-11-26`. */
+  path: fn<(task: QueuedTask<never>) => string>('a path(task) function'),
+  /** Sent with every request. Their values are treated as secrets: never in errors or logs. */
+  headers: z.record(z.string(), z.string()).default({}),
+  /** More values to scrub from every error message (tokens sent some other way). */
+  secrets: z.array(z.string()).default([]),
+  /** Whole-request timeout: connect, headers and body. */
+  timeoutMs: positiveInt.default(10_000),
+  /** Keep-alive pool size towards the origin. */
+  connections: positiveInt.default(8),
+  keepAliveTimeoutMs: positiveInt.default(30_000),
+  /** Finds the reset time (epoch ms) in a 429; `Retry-After` is used when it returns undefined. */
+  rateLimitReset: fn<(response: RateLimitResponse) => number | undefined>().optional(),
+  /** Freeze used when a 429 says nothing about when to come back. */
+  defaultPenaltyMs: nonNegativeInt.default(60_000),
+  /** A dispatcher to use instead of the built-in pool (tests, proxies). Not closed by `close()`. */
+  dispatcher: implementing<Dispatcher>('an undici Dispatcher', ['request']).optional(),
+  now: fn<() => number>().optional(),
+});
+
+export type HttpSourceOptions<P> = Omit<z.input<typeof optionsSchema>, 'path'> & {
+  path: (task: QueuedTask<P>) => string;
+};
+
+export interface HttpSourceStats {
+  requests: number;
+  malformedBodies: number;
+  rateLimited: number;
+  failures: number;
+}
+
+export interface HttpSource<P> extends Source<P, unknown> {
+  stats(): HttpSourceStats;
+  close(): Promise<void>;
+}
+
+const SNIPPET = 160;
+
+/**
+ * A Source over HTTP on undici: keep-alive pool, whole-request timeout, JSON bodies, and errors
+ * classified for the engine — timeouts, network failures, 5xx and malformed bodies are retryable;
+ * 429 is rate-limited with its reset time; other 4xx are permanent. Header values never appear
+ * in an error.
+ */
+export function createHttpSource<P = unknown>(options: HttpSourceOptions<P>): HttpSource<P> {
+  const o = parseOptions('http source options', optionsSchema, options);
+  const base = new URL(o.baseUrl);
+  const basePath = base.pathname.replace(/\/+$/, '');
+  const now = o.now ?? Date.now;
+  const ownPool = o.dispatcher ? undefined : new Pool(base.origin, { connections: o.connections, keepAliveTimeout: o.keepAliveTimeoutMs });
+  const dispatcher: Dispatcher = o.dispatcher ?? ownPool!;
+  const stats: HttpSourceStats = { requests: 0, malformedBodies: 0, rateLimited: 0, failures: 0 };
+
+  const secrets = [...Object.values(o.headers), ...o.secrets].filter((s) => s.length >= 4);
+  const redact = (text: string) => secrets.reduce((t, secret) => t.split(secret).join('[redacted]'), text);
+
+  const retryAfter = (headers: Record<string, string | string[] | undefined>): number | undefined => {
+    const raw = headers['retry-after'];
+    const value = Array.isArray(raw) ? raw[0] : raw;
+    if (!value) return undefined;
+    if (/^\d+(\.\d+)?$/.test(value.trim())) return now() + Number(value) * 1000;
+    const date = Date.parse(value);
+    return Number.isNaN(date) ? undefined : date;
+  };
+
+  const fetchTask = async (task: QueuedTask<P>, context: FetchContext): Promise<unknown> => {
+    const path = `${basePath}${(o.path as (t: QueuedTask<P>) => string)(task)}`;
+    const what = `GET ${redact(path)}`;
+    const timeout = AbortSignal.timeout(o.timeoutMs);
+    const signal = AbortSignal.any([context.signal, timeout]);
+    stats.requests++;
+    let response: Dispatcher.ResponseData;
+    let text: string;
+    try {
+      response = await dispatcher.request({
+        origin: base.origin,
+        path,
+        method: 'GET',
+        headers: { accept: 'application/json', ...o.headers },
+        signal,
+      });
+      text = await response.body.text();
+    } catch (err) {
+      if (context.signal.aborted) throw new AbortedError(`${what} aborted`);
+      stats.failures++;
+      if (timeout.aborted || err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
+        throw new RetryableError(`${what} timed out after ${o.timeoutMs} ms`);
+      }
+      throw new RetryableError(`${what} failed: ${redact(errorMessage(err))}`);
+    }
+
+    const { statusCode: status } = response;
+    const headers = response.headers as Record<string, string | string[] | undefined>;
+    if (status === 429) {
+      stats.rateLimited++;
+      const body = parseJson(text);
+      const until =
+        o.rateLimitReset?.({ status, headers, body: body.ok ? body.value : text }) ?? retryAfter(headers) ?? now() + o.defaultPenaltyMs;
+      throw new RateLimitedError(`${what} was rate limited until ${new Date(until).toISOString()}`, until);
+    }
+    if (status < 200 || status >= 300) {
+      stats.failures++;
+      const message = `${what} answered ${status}: ${redact(text.slice(0, SNIPPET))}`;
+      if (status >= 500 || status === 408) throw new RetryableError(message, { status });
+      throw new PermanentError(message, { status });
+    }
+    const body = parseJson(text);
+    if (!body.ok) {
+      stats.malformedBodies++;
+      throw new RetryableError(`${what} returned a body that is not JSON: ${redact(text.slice(0, SNIPPET))}`, { status });
+    }
+    return body.value;
+  };
+
+  return {
+    fetch: fetchTask,
+    stats: () => ({ ...stats }),
+    async close() {
+      await ownPool?.close();
+    },
+  };
+}
+
+function parseJson(text: string): { ok: true; value: unknown } | { ok: false } {
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch {
+    return { ok: false };
+  }
+}

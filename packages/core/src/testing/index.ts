@@ -1,0 +1,12 @@
+/**
+ * `@tidesync/core/testing` — the conformance suites every adapter runs (needs vitest), and
+ * helpers for testing code built on tidesync.
+ */
+export { storeConformance } from './store-suite.js';
+export type { ConformanceRow, StoreHarness, StoreCapabilityFlags } from './store-suite.js';
+export { queueConformance } from './queue-suite.js';
+export type { QueueHarness } from './queue-suite.js';
+export { rateLimiterConformance, maxInAnyWindow } from './rate-limiter-suite.js';
+export type { RateLimiterHarness, RateLimiterFactoryInput } from './rate-limiter-suite.js';
+export { schedulerConformance } from './scheduler-suite.js';
+export type { SchedulerHarness, SchedulerFactoryInput } from './scheduler-suite.js';

@@ -1,0 +1,148 @@
+import { describe, expect, it } from 'vitest';
+import type { Queue } from '../contracts/queue.js';
+import type { QueuedTask } from '../contracts/task.js';
+
+export interface QueueHarness {
+  queue: Queue<{ n: number }>;
+  cleanup?(): Promise<void>;
+}
+
+const task = (key: string, fields: Partial<QueuedTask<{ n: number }>> = {}): QueuedTask<{ n: number }> => ({
+  key,
+  scope: key,
+  job: 'job',
+  payload: { n: 0 },
+  priority: 0,
+  deadline: 1_000,
+  attempt: 1,
+  notBefore: 0,
+  enqueuedAt: 0,
+  ...fields,
+});
+
+/** The Queue contract as one vitest suite; every Queue adapter runs it. */
+export function queueConformance(name: string, factory: () => Promise<QueueHarness>): void {
+  describe(`Queue conformance: ${name}`, () => {
+    const withQueue = (fn: (q: Queue<{ n: number }>) => Promise<void>) => async () => {
+      const h = await factory();
+      try {
+        await fn(h.queue);
+      } finally {
+        await h.queue.close?.();
+        await h.cleanup?.();
+      }
+    };
+    const keys = (tasks: QueuedTask[]) => tasks.map((t) => t.key);
+
+    it('hands out the nearest deadline first, then the oldest offer', withQueue(async (q) => {
+      await q.offer(task('late', { deadline: 3_000 }));
+      await q.offer(task('soon', { deadline: 1_000 }));
+      await q.offer(task('mid-a', { deadline: 2_000 }));
+      await q.offer(task('mid-b', { deadline: 2_000 }));
+      expect(keys(await q.take(10, 10))).toEqual(['soon', 'mid-a', 'mid-b', 'late']);
+    }));
+
+    it('serves a higher priority class before any deadline of a lower one', withQueue(async (q) => {
+      await q.offer(task('far', { deadline: 0, priority: -86_400 }));
+      await q.offer(task('today', { deadline: 9_000, priority: -900 }));
+      expect(keys(await q.take(2, 10))).toEqual(['today', 'far']);
+    }));
+
+    it('coalesces by key: earliest deadline and highest priority win, size stays at distinct keys', withQueue(async (q) => {
+      expect(await q.offer(task('k', { deadline: 5_000, payload: { n: 1 } }))).toBe('added');
+      for (let tick = 0; tick < 100; tick++) {
+        expect(await q.offer(task('k', { deadline: 6_000 + tick, payload: { n: 2 } }))).toBe('merged');
+      }
+      expect(await q.offer(task('k', { deadline: 4_000, priority: -5, payload: { n: 3 } }))).toBe('merged');
+      expect(await q.offer(task('k', { deadline: 7_000, priority: 2, payload: { n: 4 } }))).toBe('merged');
+      expect(await q.size()).toBe(1);
+      const [only] = await q.take(5, 10);
+      expect(only).toMatchObject({ key: 'k', deadline: 4_000, priority: 2, payload: { n: 3 } });
+    }));
+
+    it('drops offers of a key in flight and reports them', withQueue(async (q) => {
+      await q.offer(task('k'));
+      await q.take(1, 10);
+      expect(await q.offer(task('k', { deadline: 1 }))).toBe('inflight');
+      expect(await q.size()).toBe(0);
+      expect(await q.inFlight()).toBe(1);
+      await q.ack('k');
+      expect(await q.inFlight()).toBe(0);
+      expect(await q.offer(task('k'))).toBe('added');
+    }));
+
+    it('does not hand out a task before notBefore, and says when one becomes available', withQueue(async (q) => {
+      await q.offer(task('later', { notBefore: 500 }));
+      expect(await q.take(1, 100)).toEqual([]);
+      expect(await q.nextAvailableAt()).toBe(500);
+      expect(keys(await q.take(1, 500))).toEqual(['later']);
+      expect(await q.nextAvailableAt()).toBeUndefined();
+    }));
+
+    it('puts a retried task back, available at the retry time, with its attempt', withQueue(async (q) => {
+      await q.offer(task('k'));
+      const [t] = await q.take(1, 10);
+      await q.retry({ ...t!, attempt: 2 }, 1_000);
+      expect(await q.inFlight()).toBe(0);
+      expect(await q.size()).toBe(1);
+      expect(await q.take(1, 999)).toEqual([]);
+      const [again] = await q.take(1, 1_000);
+      expect(again).toMatchObject({ key: 'k', attempt: 2 });
+    }));
+
+    it('does not let a new offer cut a retry backoff short', withQueue(async (q) => {
+      await q.offer(task('k'));
+      const [t] = await q.take(1, 10);
+      await q.retry({ ...t!, attempt: 2 }, 5_000);
+      expect(await q.offer(task('k', { notBefore: 20 }))).toBe('merged');
+      expect(await q.take(1, 4_999)).toEqual([]);
+      expect(keys(await q.take(1, 5_000))).toEqual(['k']);
+    }));
+
+    it('pauses and resumes everything, keeping queued work', withQueue(async (q) => {
+      await q.offer(task('a'));
+      await q.pause();
+      expect(await q.isPaused()).toBe(true);
+      expect(await q.take(1, 10)).toEqual([]);
+      expect(await q.nextAvailableAt()).toBeUndefined();
+      await q.offer(task('b'));
+      await q.resume();
+      expect(keys(await q.take(5, 10)).sort()).toEqual(['a', 'b']);
+    }));
+
+    it('pauses one job without holding up the others', withQueue(async (q) => {
+      await q.offer(task('a1', { job: 'a', deadline: 1 }));
+      await q.offer(task('b1', { job: 'b', deadline: 2 }));
+      await q.pause('a');
+      expect(await q.isPaused('a')).toBe(true);
+      expect(await q.isPaused('b')).toBe(false);
+      expect(keys(await q.take(5, 10))).toEqual(['b1']);
+      await q.offer(task('a2', { job: 'a', deadline: 0 }));
+      expect(await q.size('a')).toBe(2);
+      await q.resume('a');
+      expect(keys(await q.take(5, 10))).toEqual(['a2', 'a1']);
+    }));
+
+    it('clears queued tasks of one job or all, and removes single keys', withQueue(async (q) => {
+      await q.offer(task('a1', { job: 'a' }));
+      await q.offer(task('a2', { job: 'a' }));
+      await q.offer(task('b1', { job: 'b' }));
+      await q.offer(task('c1', { job: 'c' }));
+      expect(await q.remove('c1')).toBe(true);
+      expect(await q.remove('c1')).toBe(false);
+      expect(await q.clear('a')).toBe(2);
+      expect(await q.size()).toBe(1);
+      expect(await q.size('b')).toBe(1);
+      expect(await q.clear()).toBe(1);
+      expect(await q.size()).toBe(0);
+    }));
+
+    it('stays bounded by distinct keys under many ticks of overlapping plans', withQueue(async (q) => {
+      for (let tick = 0; tick < 20; tick++) {
+        for (let k = 0; k < 200; k++) await q.offer(task(`k${k}`, { deadline: 10_000 - tick, job: tick % 2 ? 'x' : 'y' }));
+      }
+      expect(await q.size()).toBe(200);
+      expect((await q.take(1_000, 10)).length).toBe(200);
+    }));
+  });
+}

@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import type { RateLimiter } from '../contracts/rate-limiter.js';
+import { createVirtualClock, type VirtualClock } from '../clock/virtual-clock.js';
+import { AbortedError } from '../errors.js';
+
+export interface RateLimiterHarness {
+  limiter: RateLimiter;
+  cleanup?(): Promise<void>;
+}
+
+export interface RateLimiterFactoryInput {
+  limit: number;
+  windowMs: number;
+  /** Drive time with it when the implementation accepts a clock; otherwise it is a real clock suite. */
+  clock: VirtualClock;
+}
+
+/** Largest cost granted inside any half-open window of `windowMs` over a log of grants. */
+export function maxInAnyWindow(grants: readonly { at: number; cost: number }[], windowMs: number): number {
+  const sorted = [...grants].sort((a, b) => a.at - b.at);
+  let best = 0;
+  let sum = 0;
+  let lo = 0;
+  for (let hi = 0; hi < sorted.length; hi++) {
+    sum += sorted[hi]!.cost;
+    while (sorted[hi]!.at - sorted[lo]!.at >= windowMs) sum -= sorted[lo++]!.cost;
+    best = Math.max(best, sum);
+  }
+  return best;
+}
+
+/**
+ * The RateLimiter contract as one vitest suite. The factory gets a virtual clock; an adapter
+ * that cannot run on it should pass `{ realClock: true }`, and the suite then keeps windows short.
+ */
+export function rateLimiterConformance(
+  name: string,
+  factory: (input: RateLimiterFactoryInput) => Promise<RateLimiterHarness>,
+  flags: { realClock?: boolean } = {},
+): void {
+  describe(`RateLimiter conformance: ${name}`, () => {
+    const windowMs = flags.realClock ? 400 : 60_000;
+    const run = (limit: number, fn: (l: RateLimiter, clock: VirtualClock, advance: (ms: number) => Promise<void>) => Promise<void>) => async () => {
+      const clock = createVirtualClock({ start: Date.UTC(2026, 10, 28) });
+      const h = await factory({ limit, windowMs, clock });
+      const advance = flags.realClock ? (ms: number) => new Promise<void>((r) => setTimeout(r, ms)) : (ms: number) => clock.advance(ms);
+      try {
+        await fn(h.limiter, clock, advance);
+      } finally {
+        await h.limiter.close?.();
+        await h.cleanup?.();
+      }
+    };
+    const now = (clock: VirtualClock) => (flags.realClock ? Date.now() : clock.now());
+
+    it('never grants more than the limit in any window, under a backlog', run(5, async (l, clock, advance) => {
+      const grants: { at: number; cost: number }[] = [];
+      const all = Array.from({ length: 17 }, () => l.acquire(1).then(() => void grants.push({ at: now(clock), cost: 1 })));
+      await advance(windowMs * 4);
+      await Promise.all(all);
+      expect(grants).toHaveLength(17);
+      expect(maxInAnyWindow(grants, windowMs)).toBeLessThanOrEqual(5);
+    }));
+
+    it('grants in FIFO order, a large cost at the head not overtaken', run(4, async (l, clock, advance) => {
+      const order: string[] = [];
+      await l.acquire(3);
+      const big = l.acquire(3).then(() => void order.push('big'));
+      const small = l.acquire(1).then(() => void order.push('small'));
+      await advance(windowMs * 3);
+      await Promise.all([big, small]);
+      expect(order).toEqual(['big', 'small']);
+      void clock;
+    }));
+
+    it('rejects an aborted acquire, consumes nothing, and moves the queue up', run(1, async (l, clock, advance) => {
+      await l.acquire(1);
+      const controller = new AbortController();
+      const aborted = l.acquire(1, controller.signal);
+      const next = l.acquire(1);
+      controller.abort();
+      await expect(aborted).rejects.toBeInstanceOf(AbortedError);
+      await advance(windowMs * 2);
+      await next;
+      expect((await l.usage()).used).toBeLessThanOrEqual(1);
+      void clock;
+    }));
+
+    it('freezes the budget until a penalty ends', run(10, async (l, clock, advance) => {
+      const until = now(clock) + windowMs / 2;
+      await l.penalize(until);
+      expect((await l.usage()).frozenUntil).toBe(until);
+      let grantedAt: number | undefined;
+      const p = l.acquire(1).then(() => void (grantedAt = now(clock)));
+      await advance(windowMs);
+      await p;
+      expect(grantedAt).toBeGreaterThanOrEqual(until);
+    }));
+
+    it('rejects a cost above the limit at once', run(3, async (l) => {
+      await expect(l.acquire(4)).rejects.toThrow(/limit/);
+    }));
+
+    it('reports usage within the window', run(3, async (l) => {
+      await l.acquire(1);
+      await l.acquire(2);
+      const usage = await l.usage();
+      expect(usage).toMatchObject({ limit: 3, windowMs, used: 3 });
+    }));
+  });
+}
