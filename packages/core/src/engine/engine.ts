@@ -168,6 +168,11 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
   let dispatcher: Promise<void> | undefined;
   let acquireAbort = new AbortController();
   let storeFailures = 0;
+  let planning = 0;
+  /** Aborted by `stop()`: ends every wait of the dispatcher. */
+  let running = new AbortController();
+  let stopped: Promise<void> = Promise.resolve();
+  let planningDone = newWake();
 
   const notify = () => wake.resolve();
 
@@ -202,6 +207,18 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
 
   /** One tick of one job: plan, decide per key, offer what is due. */
   const planTick = async (name: string, tick: Tick, force: boolean) => {
+    planning++;
+    try {
+      await planKeys(name, tick, force);
+    } finally {
+      if (--planning === 0) {
+        planningDone.resolve();
+        planningDone = newWake();
+      }
+    }
+  };
+
+  const planKeys = async (name: string, tick: Tick, force: boolean) => {
     const job = jobOf(name);
     const now = clock.now();
     job.lastTickAt = tick.scheduledAt;
@@ -267,6 +284,10 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
           await Promise.race([currentWake.promise, timer ?? currentWake.promise]);
           sleeper.abort();
           if (wake === currentWake) wake = newWake();
+          // Ticks of several jobs often fire at the same instant. Let them all plan before any
+          // budget is spent, or the first job's burst takes the window from a more urgent one.
+          await clock.sleep(0, running.signal);
+          while (planning > 0 && state === 'running') await Promise.race([planningDone.promise, stopped]);
           continue;
         }
         // Reserve budget before choosing the task, so the task sent is the most urgent one at
@@ -374,6 +395,9 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
       log.error({ key: task.key, attempts: task.attempt, code, err: error }, 'fetch gave up; dead-lettered');
     } catch (inner) {
       reportError('failure handling', inner);
+    } finally {
+      // A re-queued task may be available at once; the dispatcher may be asleep.
+      notify();
     }
   };
 
@@ -447,6 +471,9 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
       }
       for (const letter of await store.listDeadLetters()) deadLettered.add(letter.key);
       state = 'running';
+      running = new AbortController();
+      const signal = running.signal;
+      stopped = new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
       await scheduler.start();
       dispatcher = dispatchLoop();
       events.emit('started', { at: clock.now() });
@@ -461,6 +488,7 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
       state = 'stopping';
       await scheduler.stop();
       acquireAbort.abort();
+      running.abort();
       notify();
       await dispatcher;
       const drainMs = stopOptions.drainMs ?? o.drainMs;

@@ -1,0 +1,206 @@
+import { createMemoryStore } from '@tidesync/adapter-memory';
+import { describe, expect, it } from 'vitest';
+import { AbortedError, createSyncEngine, createVirtualClock } from '../src/index.js';
+import { HOUR, MIN, SEC, keysPlan, recordingSource, setup } from './helpers.js';
+
+/** A fetch that takes `ms` on the virtual clock and honours its signal. */
+const slow = (ms: number) => async (_task: unknown, ctx: { signal: AbortSignal }, clock: { sleep(ms: number, s?: AbortSignal): Promise<void> }) => {
+  await clock.sleep(ms, ctx.signal);
+  return [];
+};
+
+describe('engine control', () => {
+  it('pause stops handing out work, resume really restarts it', async () => {
+    const { clock, arrivals, engine, store } = setup({
+      jobs: [{ name: 'j', schedule: '*/15 * * * *', plan: keysPlan('k', 4) }],
+    });
+    await engine.start();
+    await clock.advance(15 * MIN);
+    expect(arrivals).toHaveLength(4);
+    await engine.pause();
+    expect(await store.readPaused()).toEqual(['*']);
+    await clock.advance(HOUR);
+    expect(arrivals).toHaveLength(4);
+    expect((await engine.status()).paused).toBe(true);
+    await engine.resume();
+    await clock.advance(SEC);
+    expect(arrivals).toHaveLength(8);
+    await clock.advance(15 * MIN);
+    expect(arrivals).toHaveLength(12);
+    await engine.stop();
+  });
+
+  it('pauses one job while the others go on', async () => {
+    const { clock, arrivals, engine } = setup({
+      jobs: [
+        { name: 'a', schedule: '*/15 * * * *', plan: keysPlan('a', 2) },
+        { name: 'b', schedule: '*/15 * * * *', plan: keysPlan('b', 2) },
+      ],
+    });
+    await engine.start();
+    await engine.pause('a');
+    await clock.advance(30 * MIN);
+    expect(arrivals.every((a) => a.key.startsWith('b'))).toBe(true);
+    expect(arrivals).toHaveLength(4);
+    const status = await engine.status();
+    expect(status.jobs.find((j) => j.name === 'a')).toMatchObject({ paused: true, queued: 2 });
+    await engine.resume('a');
+    await clock.advance(SEC);
+    expect(arrivals.filter((a) => a.key.startsWith('a'))).toHaveLength(2);
+    await engine.stop();
+  });
+
+  it('a paused engine stays paused after a restart', async () => {
+    const clock = createVirtualClock({ start: Date.UTC(2026, 10, 28) });
+    const store = createMemoryStore();
+    const { arrivals, source } = recordingSource(clock);
+    const jobs = [{ name: 'j', schedule: '*/15 * * * *', plan: keysPlan('k', 1) }];
+    const first = createSyncEngine({ source, store, clock, jobs });
+    await first.start();
+    await first.pause();
+    await first.stop();
+    const second = createSyncEngine({ source, store, clock, jobs });
+    await second.start();
+    await clock.advance(HOUR);
+    expect(arrivals).toHaveLength(0);
+    expect((await second.status()).paused).toBe(true);
+    await second.resume();
+    await clock.advance(SEC);
+    expect(arrivals).toHaveLength(1);
+    await second.stop();
+  });
+
+  it('forced pause aborts in-flight fetches through their signal; they run again on resume', async () => {
+    const signals: AbortSignal[] = [];
+    const { clock, arrivals, engine, record } = setup({
+      behaviour: async (task, ctx, clock) => {
+        signals.push(ctx.signal);
+        await clock.sleep(10 * MIN, ctx.signal);
+        return [{ id: task.key }];
+      },
+      jobs: [{ name: 'j', schedule: '0 * * * *', plan: keysPlan('k', 2) }],
+    });
+    const aborted = record('task:aborted');
+    const done = record('task:done');
+    await engine.start();
+    await engine.trigger('j');
+    await clock.advance(SEC);
+    expect((await engine.status()).jobs[0]!.inFlight).toBe(2);
+    await engine.pause(undefined, { force: true });
+    await clock.flush();
+    expect(signals.every((s) => s.aborted)).toBe(true);
+    expect(aborted).toHaveLength(2);
+    await clock.advance(HOUR - 2 * SEC);
+    expect(arrivals).toHaveLength(2);
+    await engine.resume();
+    await clock.advance(11 * MIN);
+    expect(done.map((d) => d.key).sort()).toEqual(['k:0', 'k:1']);
+    await engine.stop();
+  });
+
+  it('abort() cancels in-flight fetches of one job and re-queues them', async () => {
+    const { clock, arrivals, engine } = setup({
+      behaviour: slow(5 * MIN),
+      jobs: [
+        { name: 'a', schedule: '0 * * * *', plan: keysPlan('a', 1) },
+        { name: 'b', schedule: '0 * * * *', plan: keysPlan('b', 1) },
+      ],
+    });
+    await engine.start();
+    await engine.trigger();
+    await clock.advance(SEC);
+    expect(await engine.abort('a')).toBe(1);
+    await clock.advance(SEC);
+    // a:0 was re-queued and fetched again at once; b:0 was never interrupted.
+    expect(arrivals.map((a) => a.key).sort()).toEqual(['a:0', 'a:0', 'b:0']);
+    const stopping = engine.stop({ drainMs: 10 * MIN });
+    await clock.advance(5 * MIN);
+    await stopping;
+    expect(arrivals).toHaveLength(3);
+  });
+
+  it('stop drains: in-flight fetches finish within drainMs and are written; slower ones are aborted', async () => {
+    const { clock, engine, store, record } = setup({
+      behaviour: async (task, ctx, clock) => {
+        await clock.sleep(task.key === 'k:0' ? 5 * SEC : 5 * MIN, ctx.signal);
+        return [{ id: task.key }];
+      },
+      jobs: [{ name: 'j', schedule: '0 * * * *', plan: keysPlan('k', 2) }],
+    });
+    const stopped = record('stopped');
+    await engine.start();
+    await engine.trigger('j');
+    await clock.advance(SEC);
+    const stopping = engine.stop({ drainMs: 30 * SEC });
+    await clock.advance(30 * SEC);
+    await stopping;
+    expect(store.readScope('k:0')).toEqual([{ id: 'k:0' }]);
+    expect(store.readScope('k:1')).toEqual([]);
+    expect(stopped).toEqual([{ at: Date.UTC(2026, 10, 28) + 31 * SEC, aborted: 1 }]);
+    expect((await engine.status()).state).toBe('stopped');
+  });
+
+  it('restarted on the same store, it does not refetch what is still fresh', async () => {
+    const clock = createVirtualClock({ start: Date.UTC(2026, 10, 28) });
+    const store = createMemoryStore();
+    const { arrivals, source } = recordingSource(clock);
+    const jobs = [{ name: 'j', schedule: '0 */4 * * *', runOnStart: true, plan: keysPlan('k', 50) }];
+    const first = createSyncEngine({ source, store, clock, jobs, flushMs: 0 });
+    await first.start();
+    await clock.advance(MIN);
+    await first.stop();
+    expect(arrivals).toHaveLength(50);
+    await clock.advance(HOUR);
+    const second = createSyncEngine({ source, store, clock, jobs, flushMs: 0 });
+    await second.start();
+    await clock.advance(MIN);
+    expect(arrivals).toHaveLength(50);
+    // At the 04:00 tick they are due again.
+    await clock.advanceTo(Date.UTC(2026, 10, 28, 4, 1));
+    expect(arrivals).toHaveLength(100);
+    await second.stop();
+  });
+
+  it('reports status per job', async () => {
+    const { clock, engine } = setup({
+      rateLimit: { limit: 10, windowMs: MIN },
+      jobs: [{ name: 'today', schedule: '*/15 * * * *', plan: keysPlan('k', 15) }],
+    });
+    await engine.start();
+    await clock.advance(15 * MIN + 10 * SEC);
+    const status = await engine.status();
+    expect(status.state).toBe('running');
+    expect(status.budget).toMatchObject({ limit: 10, windowMs: MIN, used: 10, waiting: 1 });
+    expect(status.jobs).toEqual([
+      expect.objectContaining({
+        name: 'today',
+        schedule: '*/15 * * * *',
+        timezone: 'UTC',
+        freshForMs: 15 * MIN,
+        paused: false,
+        nextTickAt: Date.UTC(2026, 10, 28, 0, 30),
+        lastTickAt: Date.UTC(2026, 10, 28, 0, 15),
+        queued: 5,
+        done: 10,
+        failed: 0,
+        deadLettered: 0,
+        freshness: { keys: 15, stale: 5, lagMs: 10 * SEC },
+      }),
+    ]);
+    await engine.stop();
+  });
+
+  it('rejects the aborted acquire of a stopped engine without leaking a fetch', async () => {
+    const { clock, arrivals, engine } = setup({
+      rateLimit: { limit: 1, windowMs: HOUR },
+      jobs: [{ name: 'j', schedule: '0 * * * *', plan: keysPlan('k', 3) }],
+    });
+    await engine.start();
+    await engine.trigger('j');
+    await clock.advance(SEC);
+    await engine.stop();
+    await clock.advance(2 * HOUR);
+    expect(arrivals).toHaveLength(1);
+    expect(new AbortedError()).toBeInstanceOf(Error);
+  });
+});
