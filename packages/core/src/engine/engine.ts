@@ -27,7 +27,7 @@ import { TypedEmitter } from '../util/emitter.js';
 import { parseOptions } from '../util/options.js';
 import type { SyncEvents } from './events.js';
 import { KeyBook } from './key-book.js';
-import { engineSchema, jobSchema, type JobDefinition, type ResolvedJob, type SyncEngineOptions } from './options.js';
+import { duplicateJobNames, engineSchema, jobSchema, type JobDefinition, type ResolvedJob, type SyncEngineOptions } from './options.js';
 import { backoffDelay } from './retry.js';
 import { BatchWriter, type PendingWrite } from './writer.js';
 
@@ -119,7 +119,7 @@ const codeOf = (err: unknown): SyncErrorCode | 'UNKNOWN' => (err instanceof Sync
  * less urgent one. Results are validated, batched and written atomically with their freshness.
  */
 export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOptions<P, D>): SyncEngine {
-  const o = parseOptions('sync engine options', engineSchema, options);
+  const o = parseOptions('sync engine options', engineSchema, options, duplicateJobNames);
   const clock: Clock = o.clock ?? createSystemClock();
   const log = safeLogger(o.logger);
   const random = o.random ?? Math.random;

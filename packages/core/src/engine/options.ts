@@ -8,6 +8,7 @@ import type { OverlapPolicy, Scheduler, Tick } from '../contracts/scheduler.js';
 import type { Source } from '../contracts/source.js';
 import type { Store } from '../contracts/store.js';
 import type { TaskSpec } from '../contracts/task.js';
+import type { ConfigIssue } from '../errors.js';
 import { cronProblem } from '../scheduler/cron.js';
 import { fn, implementing, nonNegativeInt, positiveInt } from '../util/options.js';
 
@@ -98,7 +99,8 @@ export const jobSchema = z
     source: sourceShape.optional(),
   })
   .superRefine((job, ctx) => {
-    const problem = cronProblem(job.schedule, job.timezone ?? 'UTC');
+    // The time zone is checked on its own field; checking the cron in UTC reports each problem once.
+    const problem = cronProblem(job.schedule, 'UTC');
     if (problem) ctx.addIssue({ code: 'custom', path: ['schedule'], message: problem });
   });
 
@@ -143,14 +145,23 @@ export const engineSchema = z
     /** How long `stop()` lets in-flight fetches finish before aborting them. */
     drainMs: nonNegativeInt.default(10_000),
     random: fn<() => number>().optional(),
-  })
-  .superRefine((o, ctx) => {
-    const seen = new Set<string>();
-    o.jobs.forEach((job, i) => {
-      if (seen.has(job.name)) ctx.addIssue({ code: 'custom', path: ['jobs', i, 'name'], message: `duplicate job name "${job.name}"` });
-      seen.add(job.name);
-    });
   });
+
+
+/** Job names must be unique: checked on the raw input so it is reported alongside any other problem. */
+export function duplicateJobNames(input: unknown): ConfigIssue[] {
+  const jobs = (input as { jobs?: unknown } | undefined)?.jobs;
+  if (!Array.isArray(jobs)) return [];
+  const seen = new Set<string>();
+  const issues: ConfigIssue[] = [];
+  jobs.forEach((job: { name?: unknown } | undefined, i) => {
+    const name = job?.name;
+    if (typeof name !== 'string') return;
+    if (seen.has(name)) issues.push({ path: `jobs.${i}.name`, message: `duplicate job name "${name}"` });
+    seen.add(name);
+  });
+  return issues;
+}
 
 export type SyncEngineOptions<P = unknown, D = unknown> = Omit<
   z.input<typeof engineSchema>,

@@ -5,10 +5,20 @@ import { SyncConfigError, type ConfigIssue } from '../errors.js';
  * Parse options with a zod schema; on failure throw one `SyncConfigError` naming every problem.
  * Every factory in tidesync goes through this so bad options always fail the same way.
  */
-export function parseOptions<S extends z.ZodType>(subject: string, schema: S, input: unknown): z.output<S> {
+export function parseOptions<S extends z.ZodType>(
+  subject: string,
+  schema: S,
+  input: unknown,
+  /**
+   * Checks across fields that must run even when some fields are invalid (zod skips refinements
+   * after a nested failure), so that one error still lists every problem.
+   */
+  crossChecks?: (input: unknown) => ConfigIssue[],
+): z.output<S> {
   const result = schema.safeParse(input);
-  if (result.success) return result.data;
-  throw new SyncConfigError(subject, toIssues(result.error));
+  const extra = crossChecks?.(input) ?? [];
+  if (result.success && extra.length === 0) return result.data;
+  throw new SyncConfigError(subject, [...(result.success ? [] : toIssues(result.error)), ...extra]);
 }
 
 export function toIssues(error: z.ZodError): ConfigIssue[] {

@@ -1,0 +1,274 @@
+import { createMemoryStore } from '@tidesync/adapter-memory';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import {
+  PermanentError,
+  RateLimitedError,
+  RetryableError,
+  SyncConfigError,
+  createSyncEngine,
+  createVirtualClock,
+  type SyncEngineOptions,
+} from '../src/index.js';
+import { maxInAnyWindow } from '../src/testing/index.js';
+import { HOUR, MIN, SEC, keysPlan, setup } from './helpers.js';
+
+describe('engine failures', () => {
+  it('a 429 with a reset time freezes the whole budget until then', async () => {
+    let limited = false;
+    const start = Date.UTC(2026, 10, 28);
+    const reset = start + 45 * SEC;
+    const { clock, arrivals, engine, record } = setup({
+      rateLimit: { limit: 30, windowMs: MIN },
+      behaviour: async (task, _ctx, clock) => {
+        if (!limited && task.key === 'k:3') {
+          limited = true;
+          throw new RateLimitedError('429', reset);
+        }
+        return [{ id: task.key, at: clock.now() }];
+      },
+      jobs: [{ name: 'j', schedule: '0 * * * *', plan: keysPlan('k', 10) }],
+    });
+    const penalties = record('ratelimit:penalty');
+    await engine.start();
+    await engine.trigger('j');
+    await clock.advance(MIN);
+    expect(penalties).toEqual([{ key: 'k:3', until: reset }]);
+    // Fetches already sent at the same instant may land; nothing is sent after the 429 until reset.
+    const limitedAt = arrivals.find((a) => a.key === 'k:3')!.at;
+    const later = arrivals.filter((a) => a.at > limitedAt);
+    expect(later.length).toBeGreaterThan(0);
+    expect(later.every((a) => a.at >= reset)).toBe(true);
+    expect(arrivals.filter((a) => a.key === 'k:3')).toHaveLength(2);
+    expect(new Set(arrivals.map((a) => a.key)).size).toBe(10);
+    await engine.stop();
+  });
+
+  it('retries 5xx and timeouts with exponential backoff, through the same budget', async () => {
+    const failures = new Map<string, number>();
+    const { clock, arrivals, engine, store, record } = setup({
+      rateLimit: { limit: 5, windowMs: MIN },
+      retry: { attempts: 5, baseDelayMs: 10 * SEC, factor: 2, maxDelayMs: 5 * MIN, jitter: 0 },
+      behaviour: async (task) => {
+        const n = failures.get(task.key) ?? 0;
+        if (task.key === 'k:0' && n < 2) {
+          failures.set(task.key, n + 1);
+          throw new RetryableError(n === 0 ? 'GET /x answered 503' : 'GET /x timed out after 10000 ms');
+        }
+        return [{ id: task.key }];
+      },
+      jobs: [{ name: 'j', schedule: '0 * * * *', plan: keysPlan('k', 3) }],
+    });
+    const retries = record('task:retry');
+    await engine.start();
+    await engine.trigger('j');
+    await clock.advance(5 * MIN);
+    const k0 = arrivals.filter((a) => a.key === 'k:0');
+    expect(k0.map((a) => a.attempt)).toEqual([1, 2, 3]);
+    expect(k0[1]!.at - k0[0]!.at).toBeGreaterThanOrEqual(10 * SEC);
+    expect(k0[2]!.at - k0[1]!.at).toBeGreaterThanOrEqual(20 * SEC);
+    expect(retries.map((r) => r.code)).toEqual(['SOURCE_RETRYABLE', 'SOURCE_RETRYABLE']);
+    expect(maxInAnyWindow(arrivals.map((a) => ({ at: a.at, cost: 1 })), MIN)).toBeLessThanOrEqual(5);
+    expect((await store.readKeyStates(['k:0'])).get('k:0')).toMatchObject({ consecutiveFailures: 0 });
+    expect(store.readScope('k:0')).toEqual([{ id: 'k:0' }]);
+    await engine.stop();
+  });
+
+  it('dead-letters a task that exhausts its retries, and a permanent error at once', async () => {
+    const { clock, engine, store, record } = setup({
+      retry: { attempts: 3, baseDelayMs: SEC, factor: 2, maxDelayMs: MIN, jitter: 0 },
+      behaviour: async (task) => {
+        if (task.key === 'k:0') throw new RetryableError('GET /k0 answered 502');
+        if (task.key === 'k:1') throw new PermanentError('GET /k1 answered 404', { status: 404 });
+        return [{ id: task.key }];
+      },
+      jobs: [{ name: 'j', schedule: '0 * * * *', plan: keysPlan('k', 3) }],
+    });
+    const failed = record('task:failed');
+    await engine.start();
+    await engine.trigger('j');
+    await clock.advance(MIN);
+    expect(failed.map((f) => [f.key, f.attempt, f.code])).toEqual([
+      ['k:1', 1, 'SOURCE_PERMANENT'],
+      ['k:0', 3, 'SOURCE_RETRYABLE'],
+    ]);
+    const letters = await store.listDeadLetters();
+    expect(letters.map((l) => l.key).sort()).toEqual(['k:0', 'k:1']);
+    const status = await engine.status();
+    expect(status.deadLetters).toBe(2);
+    expect(status.jobs[0]).toMatchObject({ failed: 2, deadLettered: 2, retried: 2, done: 1 });
+    expect((await store.readKeyStates(['k:0'])).get('k:0')).toMatchObject({ consecutiveFailures: 3, lastError: 'GET /k0 answered 502' });
+    await engine.stop();
+  });
+
+  it('never writes an invalid payload, keeps the stored data, and retries it', async () => {
+    let bad = true;
+    const slot = z.object({ id: z.string(), remaining: z.number().int().nonnegative() });
+    const { clock, engine, store, record } = setup({
+      validate: z.array(slot),
+      retry: { attempts: 5, baseDelayMs: SEC, factor: 2, maxDelayMs: MIN, jitter: 0 },
+      behaviour: async () => (bad ? [{ id: 'a', remaining: 3 }, { id: 'b', remaining: 'lots' }] : [{ id: 'a', remaining: 2 }]),
+      jobs: [{ name: 'j', schedule: '0 * * * *', plan: keysPlan('k', 1) }],
+    });
+    await store.write({ scopes: [{ key: 'k:0', scope: 'k:0', job: 'j', data: [{ id: 'a', remaining: 9 }, { id: 'z', remaining: 1 }], fetchedAt: 0 }] });
+    const retries = record('task:retry');
+    const written = record('batch:written');
+    await engine.start();
+    await engine.trigger('j');
+    await clock.advance(500);
+    expect(retries[0]).toMatchObject({ key: 'k:0', code: 'PAYLOAD_INVALID' });
+    expect(retries[0]!.error).toMatch(/1\.remaining/);
+    expect(written).toHaveLength(0);
+    expect(store.readScope('k:0')).toEqual([{ id: 'a', remaining: 9 }, { id: 'z', remaining: 1 }]);
+    bad = false;
+    await clock.advance(MIN);
+    expect(store.readScope('k:0')).toEqual([{ id: 'a', remaining: 2 }]);
+    await engine.stop();
+  });
+
+  it('keeps running when the store fails, and retries the batch once it is back', async () => {
+    const clock = createVirtualClock({ start: Date.UTC(2026, 10, 28) });
+    const inner = createMemoryStore();
+    let down = true;
+    const store = { ...inner, write: (batch: Parameters<typeof inner.write>[0]) => (down ? Promise.reject(new Error('connection refused')) : inner.write(batch)) };
+    const errors: string[] = [];
+    const engine = createSyncEngine({
+      clock,
+      store,
+      flushMs: 0,
+      retry: { attempts: 2, baseDelayMs: SEC, factor: 2, maxDelayMs: 10 * SEC, jitter: 0 },
+      source: { fetch: async (task) => [{ id: task.key }] },
+      jobs: [{ name: 'j', schedule: '0 * * * *', plan: keysPlan('k', 2) }],
+    });
+    engine.on('error', (e) => errors.push(e.where));
+    await engine.start();
+    await engine.trigger('j');
+    await clock.advance(30 * SEC);
+    expect(errors.length).toBeGreaterThan(2);
+    expect(inner.scopes().size).toBe(0);
+    down = false;
+    await clock.advance(30 * SEC);
+    expect(inner.scopes().size).toBe(2);
+    expect((await engine.status()).deadLetters).toBe(0);
+    await engine.stop();
+  });
+
+  it('reports a throwing planner and keeps ticking', async () => {
+    let calls = 0;
+    const { clock, arrivals, engine, record } = setup({
+      jobs: [
+        {
+          name: 'j',
+          schedule: '*/15 * * * *',
+          plan: () => {
+            if (++calls === 1) throw new Error('product list unavailable');
+            return [{ key: 'k', payload: { n: 1 } }];
+          },
+        },
+      ],
+    });
+    const errors = record('error');
+    await engine.start();
+    await clock.advance(30 * MIN);
+    expect(errors).toEqual([{ where: 'plan:j', error: 'product list unavailable' }]);
+    expect(arrivals).toHaveLength(1);
+    await engine.stop();
+  });
+
+  it('survives a throwing event listener', async () => {
+    const { clock, arrivals, engine } = setup({ jobs: [{ name: 'j', schedule: '0 * * * *', plan: keysPlan('k', 2) }] });
+    engine.on('task:start', () => {
+      throw new Error('listener bug');
+    });
+    await engine.start();
+    await engine.trigger('j');
+    await clock.advance(SEC);
+    expect(arrivals).toHaveLength(2);
+    await engine.stop();
+  });
+});
+
+describe('engine options', () => {
+  const base = (): SyncEngineOptions => ({
+    source: { fetch: async () => [] },
+    store: createMemoryStore(),
+    jobs: [{ name: 'j', schedule: '*/15 * * * *', plan: () => [] }],
+  });
+  const issuesOf = (options: unknown): string[] => {
+    try {
+      createSyncEngine(options as SyncEngineOptions);
+    } catch (err) {
+      expect(err).toBeInstanceOf(SyncConfigError);
+      expect((err as SyncConfigError).code).toBe('CONFIG_INVALID');
+      return (err as SyncConfigError).issues.map((i) => `${i.path}: ${i.message}`);
+    }
+    throw new Error('expected a SyncConfigError');
+  };
+
+  it('lists every problem at once, each naming its field', () => {
+    const issues = issuesOf({ concurrency: 0, batchSize: 'ten', timezone: 'Mars/Olympus' });
+    expect(issues.some((i) => i.startsWith('source:'))).toBe(true);
+    expect(issues.some((i) => i.startsWith('store:'))).toBe(true);
+    expect(issues.some((i) => i.startsWith('concurrency:'))).toBe(true);
+    expect(issues.some((i) => i.startsWith('batchSize:'))).toBe(true);
+    expect(issues.some((i) => i.startsWith('timezone:') && i.includes('time zone'))).toBe(true);
+  });
+
+  it('names a bad cron, a bad job time zone, a bad job name and duplicates', () => {
+    const issues = issuesOf({
+      ...base(),
+      jobs: [
+        { name: 'a', schedule: '61 * * * *', plan: () => [] },
+        { name: 'b', schedule: '* * *', plan: () => [] },
+        { name: 'c', schedule: '0 * * * *', timezone: 'Nowhere/Land', plan: () => [] },
+        { name: 'has space', schedule: '0 * * * *', plan: () => [] },
+        { name: 'a', schedule: '0 * * * *', plan: () => [] },
+        { name: 'd', schedule: '0 * * * *' },
+      ],
+    });
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^jobs\.0\.schedule: invalid cron "61 \* \* \* \*"/),
+        expect.stringMatching(/^jobs\.1\.schedule: invalid cron "\* \* \*" in UTC: expected 5 or 6 fields/),
+        expect.stringMatching(/^jobs\.2\.timezone: unknown IANA time zone/),
+        expect.stringMatching(/^jobs\.3\.name:/),
+        expect.stringMatching(/^jobs\.4\.name: duplicate job name "a"/),
+        expect.stringMatching(/^jobs\.5\.plan: expected a plan\(tick\) function/),
+      ]),
+    );
+  });
+
+  it('names bad retry, rate limit and leadership options', () => {
+    const issues = issuesOf({ ...base(), retry: { attempts: 0, jitter: 2 }, rateLimit: { limit: -1, windowMs: 60_000 }, leadership: true });
+    expect(issues.some((i) => i.startsWith('retry.attempts:'))).toBe(true);
+    expect(issues.some((i) => i.startsWith('retry.jitter:'))).toBe(true);
+    expect(issues.some((i) => i.startsWith('rateLimit'))).toBe(true);
+    expect(issues.some((i) => i.startsWith('leadership'))).toBe(true);
+  });
+
+  it('rejects a job added later with the same typed error, and an unknown job name on control calls', async () => {
+    const engine = createSyncEngine(base());
+    expect(() => engine.addJob({ name: 'x', schedule: 'every day', plan: () => [] })).toThrow(SyncConfigError);
+    await expect(engine.pause('nope')).rejects.toThrow(/unknown job "nope"/);
+    await expect(engine.trigger('nope')).rejects.toThrow(/unknown job/);
+  });
+
+  it('derives freshness and priority from the cron, tighter targets first', async () => {
+    const engine = createSyncEngine({
+      ...base(),
+      jobs: [
+        { name: 'today', schedule: '*/15 * * * *', plan: () => [] },
+        { name: 'week', schedule: '0 */4 * * *', plan: () => [] },
+        { name: 'seconds', schedule: '*/10 * * * * *', plan: () => [] },
+        { name: 'custom', schedule: '0 0 * * *', freshFor: HOUR, priority: 5, plan: () => [] },
+      ],
+    });
+    const jobs = (await engine.status()).jobs.map((j) => [j.name, j.freshForMs, j.priority]);
+    expect(jobs).toEqual([
+      ['today', 15 * MIN, -900],
+      ['week', 4 * HOUR, -14_400],
+      ['seconds', 10 * SEC, -10],
+      ['custom', HOUR, 5],
+    ]);
+  });
+});

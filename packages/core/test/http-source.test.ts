@@ -1,0 +1,148 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  AbortedError,
+  PermanentError,
+  RateLimitedError,
+  RetryableError,
+  SyncConfigError,
+  createHttpSource,
+  type QueuedTask,
+} from '../src/index.js';
+
+const TOKEN = 'sk_live_0123456789abcdef';
+let server: Server;
+let base: string;
+const seen: { path: string; key: string | undefined }[] = [];
+
+const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => void> = {
+  '/ok': (_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify([{ startTime: '09:00' }])),
+  '/empty': (_req, res) => res.writeHead(200).end('[]'),
+  '/html': (_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>Bad gateway</html>'),
+  '/truncated': (_req, res) => res.writeHead(200).end('[{"startTime": "09:'),
+  '/503': (_req, res) => res.writeHead(503).end('upstream down'),
+  '/404': (_req, res) => res.writeHead(404).end(`no such product (your key ${TOKEN})`),
+  '/429-body': (_req, res) =>
+    res.writeHead(429, { 'content-type': 'application/json' }).end(JSON.stringify({ rateLimitState: { reset: 1_900_000_000_000, limit: 30 } })),
+  '/429-retry-after': (_req, res) => res.writeHead(429, { 'retry-after': '7' }).end('slow down'),
+  '/slow': (_req, res) => void setTimeout(() => res.writeHead(200).end('[]'), 2_000),
+  '/reset': (req) => req.socket.destroy(),
+};
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    const url = new URL(req.url!, 'http://x');
+    const name = url.pathname.replace('/api/v1/inventory', '');
+    seen.push({ path: url.pathname + url.search, key: req.headers['x-api-key'] as string | undefined });
+    (routes[name] ?? ((_q, r: ServerResponse) => r.writeHead(500).end()))(req, res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1/inventory`;
+});
+afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+const task = (route: string): QueuedTask<{ route: string }> => ({
+  key: route,
+  scope: route,
+  job: 'j',
+  payload: { route },
+  priority: 0,
+  deadline: 0,
+  attempt: 1,
+  notBefore: 0,
+  enqueuedAt: 0,
+});
+
+const source = (extra: Partial<Parameters<typeof createHttpSource<{ route: string }>>[0]> = {}) =>
+  createHttpSource<{ route: string }>({
+    baseUrl: base,
+    path: (t) => `${t.payload.route}?date=2026-11-28`,
+    headers: { 'x-api-key': TOKEN },
+    timeoutMs: 500,
+    rateLimitReset: ({ body }) => (body as { rateLimitState?: { reset?: number } })?.rateLimitState?.reset,
+    ...extra,
+  });
+
+const fetchOf = async (route: string, s = source(), signal = new AbortController().signal) => {
+  try {
+    return await s.fetch(task(route), { signal, attempt: 1 });
+  } finally {
+    await s.close();
+  }
+};
+
+const failure = async (route: string, s = source()) => {
+  try {
+    await fetchOf(route, s);
+  } catch (err) {
+    expect(String((err as Error).message)).not.toContain(TOKEN);
+    return err as Error;
+  }
+  throw new Error('expected the fetch to fail');
+};
+
+describe('createHttpSource', () => {
+  it('fetches JSON with the headers, below the base path', async () => {
+    expect(await fetchOf('/ok')).toEqual([{ startTime: '09:00' }]);
+    expect(await fetchOf('/empty')).toEqual([]);
+    expect(seen.find((s) => s.path === '/api/v1/inventory/ok?date=2026-11-28')?.key).toBe(TOKEN);
+  });
+
+  it('classifies 5xx, HTML and truncated bodies as retryable, counting malformed ones', async () => {
+    const s = source();
+    const e503 = await failure('/503', s);
+    expect(e503).toBeInstanceOf(RetryableError);
+    expect((e503 as RetryableError).status).toBe(503);
+    const s2 = source();
+    await expect(s2.fetch(task('/html'), { signal: new AbortController().signal, attempt: 1 })).rejects.toBeInstanceOf(RetryableError);
+    await expect(s2.fetch(task('/truncated'), { signal: new AbortController().signal, attempt: 1 })).rejects.toThrow(/not JSON/);
+    expect(s2.stats()).toMatchObject({ requests: 2, malformedBodies: 2 });
+    await s2.close();
+  });
+
+  it('classifies other 4xx as permanent, with the secret scrubbed from the message', async () => {
+    const err = await failure('/404');
+    expect(err).toBeInstanceOf(PermanentError);
+    expect(err.message).toContain('[redacted]');
+    expect(err.message).toContain('answered 404');
+  });
+
+  it('reads the reset time of a 429 from the body hook, or Retry-After', async () => {
+    const fromBody = await failure('/429-body');
+    expect(fromBody).toBeInstanceOf(RateLimitedError);
+    expect((fromBody as RateLimitedError).until).toBe(1_900_000_000_000);
+    const before = Date.now();
+    const fromHeader = await failure('/429-retry-after');
+    expect((fromHeader as RateLimitedError).until).toBeGreaterThanOrEqual(before + 7_000);
+    expect((fromHeader as RateLimitedError).until).toBeLessThan(before + 9_000);
+  });
+
+  it('times out slow requests as retryable, and resets as retryable', async () => {
+    const slow = await failure('/slow');
+    expect(slow).toBeInstanceOf(RetryableError);
+    expect(slow.message).toMatch(/timed out after 500 ms/);
+    expect(await failure('/reset')).toBeInstanceOf(RetryableError);
+  });
+
+  it('stops at once when its signal aborts', async () => {
+    const controller = new AbortController();
+    const s = source({ timeoutMs: 10_000 });
+    const started = Date.now();
+    const pending = s.fetch(task('/slow'), { signal: controller.signal, attempt: 1 });
+    setTimeout(() => controller.abort(), 50);
+    await expect(pending).rejects.toBeInstanceOf(AbortedError);
+    expect(Date.now() - started).toBeLessThan(1_500);
+    await s.close();
+  });
+
+  it('rejects bad options naming each field', () => {
+    try {
+      createHttpSource({ baseUrl: 'not a url', path: 'x' as never, timeoutMs: -1 });
+      throw new Error('expected a SyncConfigError');
+    } catch (err) {
+      expect(err).toBeInstanceOf(SyncConfigError);
+      expect((err as SyncConfigError).issues.map((i) => i.path).sort()).toEqual(['baseUrl', 'path', 'timeoutMs']);
+    }
+  });
+});
