@@ -53,6 +53,7 @@ export { createSyncEngine } from './engine/engine.js';
 export type { SyncEngine, EngineStatus, JobStatus, TriggerOptions, StopOptions } from './engine/engine.js';
 export type { SyncEngineOptions, JobDefinition, PlanContext, RetryPolicy } from './engine/options.js';
 export type { SyncEvents } from './engine/events.js';
+export type { CapacityReport, CapacityClass } from './engine/capacity.js';
 
 // Helpers for adapters
 export { parseOptions } from './util/options.js';

@@ -26,6 +26,7 @@ import {
 import { TypedEmitter } from '../util/emitter.js';
 import { parseOptions } from '../util/options.js';
 import type { SyncEvents } from './events.js';
+import { planCapacity, type CapacityReport } from './capacity.js';
 import { KeyBook } from './key-book.js';
 import { duplicateJobNames, engineSchema, jobSchema, type JobDefinition, type ResolvedJob, type SyncEngineOptions } from './options.js';
 import { backoffDelay } from './retry.js';
@@ -84,6 +85,12 @@ export interface SyncEngine {
   /** Add a job; allowed before or after `start`. */
   addJob(job: JobDefinition): void;
   status(): Promise<EngineStatus>;
+  /**
+   * Requests per day the jobs need (after coalescing and freshness skips) against what the budget
+   * gives, per priority class, and which class will miss its target and by how much. Replays the
+   * jobs' plans over simulated ticks from `from` (default now), averaged over `days` (default 7).
+   */
+  capacity(options?: { days?: number; from?: number }): Promise<CapacityReport>;
   on: TypedEmitter<SyncEvents>['on'];
   once: TypedEmitter<SyncEvents>['once'];
   off: TypedEmitter<SyncEvents>['off'];
@@ -582,6 +589,27 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
         deadLetters: deadLettered.size,
         pendingWrites: writer.pending,
       };
+    },
+
+    async capacity(capacityOptions = {}) {
+      let budgetPerDay = Number.POSITIVE_INFINITY;
+      if (limiter) {
+        const { limit, windowMs } = await limiter.usage();
+        budgetPerDay = (limit * 86_400_000) / windowMs;
+      }
+      return planCapacity({
+        jobs: [...jobs.values()].map((j) => ({
+          name: j.def.name,
+          schedule: j.def.schedule,
+          timezone: j.timezone,
+          freshFor: j.freshFor,
+          priority: j.priority,
+          plan: j.def.plan,
+        })),
+        budgetPerDay,
+        from: capacityOptions.from ?? clock.now(),
+        days: capacityOptions.days ?? 7,
+      });
     },
 
     on: (event, listener) => events.on(event, listener),

@@ -74,6 +74,12 @@ export class KeyBook {
     };
   }
 
+  /** The jobs whose latest tick covers `key`. */
+  coveringJobs(key: string): string[] {
+    const rec = this.records.get(key);
+    return rec ? [...this.current(rec)].map(([job]) => job) : [];
+  }
+
   lastSuccess(key: string): number | undefined {
     return this.records.get(key)?.lastSuccessAt;
   }
