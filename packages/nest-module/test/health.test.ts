@@ -1,0 +1,124 @@
+import 'reflect-metadata';
+import { Module } from '@nestjs/common';
+import { TerminusModule } from '@nestjs/terminus';
+import { Test, type TestingModule } from '@nestjs/testing';
+import { createVirtualClock, type Source, type VirtualClock } from '@tidesync/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SyncHealthIndicator } from '../src/health/index.js';
+import { SyncEngine, SyncModule, type SyncModuleOptions } from '../src/index.js';
+import { planIds, recordingSource, switchableStore, type SwitchableStore } from './fixtures.js';
+
+const closers: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (closers.length > 0) await closers.pop()!();
+});
+
+interface Setup {
+  clock: VirtualClock;
+  store: SwitchableStore;
+  moduleRef: TestingModule;
+  indicator: SyncHealthIndicator;
+  engine: SyncEngine;
+}
+
+/** The layout the README recommends: a global SyncModule, the indicator in a Terminus module. */
+async function setup(overrides: Partial<SyncModuleOptions> = {}): Promise<Setup> {
+  const clock = createVirtualClock();
+  const store = switchableStore();
+  @Module({ imports: [TerminusModule], providers: [SyncHealthIndicator], exports: [SyncHealthIndicator] })
+  class HealthModule {}
+  const moduleRef = await Test.createTestingModule({
+    imports: [
+      SyncModule.forRoot({
+        source: recordingSource(),
+        store,
+        clock,
+        logger: false,
+        flushMs: 0,
+        isGlobal: true,
+        jobs: [{ name: 'today', schedule: '*/15 * * * *', plan: () => planIds('today', [1, 2, 3]) }],
+        ...overrides,
+      }),
+      HealthModule,
+    ],
+  }).compile();
+  // The drain deadline runs on the engine's clock: a virtual one must be moved for close() to end.
+  closers.push(async () => {
+    const closing = moduleRef.close();
+    await clock.advance(60_000);
+    await closing;
+  });
+  await moduleRef.init();
+  return { clock, store, moduleRef, indicator: moduleRef.get(SyncHealthIndicator), engine: moduleRef.get(SyncEngine) };
+}
+
+describe('SyncHealthIndicator', () => {
+  it('is up when the store answers and the engine runs, with freshness in the details', async () => {
+    const { indicator, engine, clock } = await setup();
+    await engine.trigger('today');
+    await clock.advance(1_000);
+    const result = await indicator.isHealthy('sync');
+    expect(result).toEqual({
+      sync: {
+        status: 'up',
+        state: 'running',
+        store: 'up',
+        staleKeys: 0,
+        deadlineMisses: 0,
+        deadLetters: 0,
+        jobs: { today: { keys: 3, stale: 0, lagMs: 0, deadlineMisses: 0 } },
+      },
+    });
+  });
+
+  it('is down when the store refuses, and when it does not answer in time', async () => {
+    const { indicator, store } = await setup({ health: { storeTimeoutMs: 50 } });
+    store.mode = 'down';
+    const refused = await indicator.isHealthy();
+    expect(refused.tidesync).toMatchObject({ status: 'down', store: 'down', problems: ['store unreachable: connection refused'] });
+
+    store.mode = 'hang';
+    const hung = await indicator.isHealthy();
+    expect(hung.tidesync).toMatchObject({ status: 'down', problems: ['store unreachable: no answer within 50 ms'] });
+  });
+
+  it('is down when stale keys pass the configured threshold', async () => {
+    // Nothing ever gets fresh: fetches end only when the engine aborts them.
+    const pending: Source = {
+      fetch: (_task, { signal }) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))),
+    };
+    const { indicator, engine, clock } = await setup({ source: pending, health: { maxStaleKeys: 2 } });
+    await engine.trigger('today');
+    await clock.advance(1_000);
+    const result = await indicator.isHealthy();
+    expect(result.tidesync).toMatchObject({ status: 'down', staleKeys: 3, problems: ['3 stale keys (max 2)'] });
+    // A per-call threshold overrides the module default (e.g. a laxer liveness probe).
+    expect((await indicator.isHealthy('tidesync', { maxStaleKeys: 3 })).tidesync.status).toBe('up');
+  });
+
+  it('is down when deadline misses pass the configured threshold', async () => {
+    // Each fetch takes 2 s of (virtual) time, longer than the 1 s freshness target: the second
+    // round of fetches lands after the deadline set by the first.
+    const clockRef: { clock?: VirtualClock } = {};
+    const slow: Source = { fetch: async (task) => (await clockRef.clock!.sleep(2_000), [{ id: 1, key: task.key }]) };
+    const { indicator, engine, clock } = await setup({
+      source: slow,
+      jobs: [{ name: 'today', schedule: '*/15 * * * *', freshFor: 1_000, plan: () => planIds('today', [1]) }],
+      health: { maxDeadlineMisses: 0 },
+    });
+    clockRef.clock = clock;
+    await engine.trigger('today');
+    await clock.advance(3_000);
+    expect((await indicator.isHealthy()).tidesync.status).toBe('up');
+    await engine.trigger('today');
+    await clock.advance(3_000);
+    const result = await indicator.isHealthy();
+    expect(result.tidesync).toMatchObject({ status: 'down', deadlineMisses: 1, problems: ['1 deadline misses (max 0)'] });
+  });
+
+  it('is down while the engine is not running, unless told otherwise', async () => {
+    const { indicator } = await setup({ autoStart: false });
+    expect((await indicator.isHealthy()).tidesync).toMatchObject({ status: 'down', state: 'idle', problems: ['engine is idle'] });
+    expect((await indicator.isHealthy('tidesync', { requireRunning: false })).tidesync.status).toBe('up');
+  });
+});
