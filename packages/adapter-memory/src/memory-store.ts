@@ -52,15 +52,16 @@ const defaultRowKey = (row: Row): string => {
 };
 
 /**
- * The reference Store: everything the contract promises, in memory. Each write is applied to a
- * copy and swapped in only when the whole batch succeeded, which is what makes it atomic.
+ * The reference Store: everything the contract promises, in memory. A write computes every
+ * scope's new rows first and installs them only when the whole batch was accepted, which is what
+ * makes it atomic.
  */
 export function createMemoryStore<D = unknown>(options: MemoryStoreOptions<D> = {}): MemoryStore<D> {
   const o = parseOptions('memory store options', optionsSchema, options);
   const toRows = (o.rows ?? defaultRows) as (data: unknown, scope: string) => Row[];
   const rowKey = o.rowKey ?? defaultRowKey;
 
-  let data = new Map<string, Map<string, StoredRow>>();
+  const data = new Map<string, Map<string, StoredRow>>();
   const keyStates = new Map<string, KeyState>();
   const paused = new Set<string>();
   const lastTicks = new Map<string, number>();
@@ -95,13 +96,11 @@ export function createMemoryStore<D = unknown>(options: MemoryStoreOptions<D> = 
         for (const id of previous.keys()) if (!next.has(id)) result.deleted++;
         replaced.set(scope.scope, next);
       }
-      // Nothing above touched shared state: the batch lands whole or not at all.
-      if (replaced.size > 0) {
-        data = new Map(data);
-        for (const [scope, rows] of replaced) {
-          if (rows.size === 0) data.delete(scope);
-          else data.set(scope, rows);
-        }
+      // Everything that can throw ran above without touching shared state; what follows cannot
+      // fail, so the batch lands whole or not at all.
+      for (const [scope, rows] of replaced) {
+        if (rows.size === 0) data.delete(scope);
+        else data.set(scope, rows);
       }
       for (const scope of batch.scopes) {
         keyStates.set(scope.key, {

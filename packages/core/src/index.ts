@@ -40,6 +40,7 @@ export { createVirtualClock } from './clock/virtual-clock.js';
 export type { VirtualClock } from './clock/virtual-clock.js';
 export { createSlidingWindowLimiter } from './limiter/sliding-window-limiter.js';
 export type { SlidingWindowLimiterOptions } from './limiter/sliding-window-limiter.js';
+export { maxInAnyWindow } from './limiter/window-stats.js';
 export { createMemoryQueue } from './queue/memory-queue.js';
 export { createCronScheduler } from './scheduler/cron-scheduler.js';
 export type { CronSchedulerOptions, LastTickPersistence, TickSkipReason } from './scheduler/cron-scheduler.js';

@@ -203,4 +203,33 @@ describe('engine control', () => {
     expect(arrivals).toHaveLength(1);
     expect(new AbortedError()).toBeInstanceOf(Error);
   });
+  it('stop({ drainMs: 0 }) aborts in-flight fetches at once, even on a virtual clock nobody advances', async () => {
+    const { clock, engine, record } = setup({
+      behaviour: slow(HOUR),
+      jobs: [{ name: 'j', schedule: '0 * * * *', plan: keysPlan('k', 3) }],
+    });
+    const aborted = record('task:aborted');
+    await engine.start();
+    await engine.trigger('j');
+    await clock.advance(SEC);
+    await engine.stop({ drainMs: 0 });
+    expect(aborted).toHaveLength(3);
+    expect((await engine.status()).state).toBe('stopped');
+  });
+
+  it('counts fetches that land after their freshness deadline, and when the last one did', async () => {
+    let calls = 0;
+    const { clock, engine } = setup({
+      behaviour: async (task, ctx, clock) => {
+        await clock.sleep(++calls * MIN, ctx.signal);
+        return [{ id: task.key }];
+      },
+      jobs: [{ name: 'j', schedule: '*/15 * * * *', plan: keysPlan('k', 1) }],
+    });
+    await engine.start();
+    await clock.advance(35 * MIN);
+    // 00:15 → written 00:16 (due again 00:31); 00:30 → written 00:32: one minute late.
+    expect((await engine.status()).jobs[0]).toMatchObject({ deadlineMisses: 1, lastMissAt: Date.UTC(2026, 10, 28, 0, 32) });
+    await engine.stop({ drainMs: 0 });
+  });
 });

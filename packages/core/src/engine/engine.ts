@@ -18,6 +18,7 @@ import {
   PayloadInvalidError,
   PermanentError,
   RateLimitedError,
+  SyncConfigError,
   SyncError,
   errorMessage,
   isAbortError,
@@ -49,8 +50,10 @@ export interface JobStatus {
   deadLettered: number;
   /** Keys this job covers now, how many are past their freshness target, and the worst lag. */
   freshness: { keys: number; stale: number; lagMs: number };
-  /** Fetches that completed after their key's freshness deadline. */
+  /** Fetches that completed after their key's freshness deadline, since the engine was created. */
   deadlineMisses: number;
+  /** When the latest of those happened (epoch ms), so a health check can look at recent misses only. */
+  lastMissAt: number | undefined;
 }
 
 export interface EngineStatus {
@@ -103,7 +106,7 @@ interface JobRuntime {
   priority: number;
   validate: StandardSchemaV1 | undefined;
   source: Source;
-  counters: { done: number; failed: number; retried: number; deadLettered: number; misses: number };
+  counters: { done: number; failed: number; retried: number; deadLettered: number; misses: number; lastMissAt: number | undefined };
   lastTickAt: number | undefined;
 }
 
@@ -185,7 +188,7 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
 
   const addJob = (input: JobDefinition) => {
     const def = parseOptions(`job "${input.name ?? '?'}"`, jobSchema, input);
-    if (jobs.has(def.name)) throw new SyncError('CONFIG_INVALID', `duplicate job name "${def.name}"`);
+    if (jobs.has(def.name)) throw new SyncConfigError(`job "${def.name}"`, [{ path: 'name', message: `duplicate job name "${def.name}"` }]);
     const timezone = def.timezone ?? o.timezone;
     const freshFor = def.freshFor ?? parseCron(def.schedule, timezone).periodMs;
     jobs.set(def.name, {
@@ -197,7 +200,7 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
       priority: def.priority ?? -Math.round(freshFor / 1000),
       validate: def.validate ?? o.validate,
       source: (def.source ?? o.source) as Source,
-      counters: { done: 0, failed: 0, retried: 0, deadLettered: 0, misses: 0 },
+      counters: { done: 0, failed: 0, retried: 0, deadLettered: 0, misses: 0, lastMissAt: undefined },
       lastTickAt: undefined,
     });
     scheduler.add(
@@ -280,7 +283,7 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
   const dispatchLoop = async () => {
     while (state === 'running') {
       try {
-        await waitForSlot();
+        await Promise.race([waitForSlot(), stopped]);
         if (state !== 'running') break;
         const currentWake = wake;
         const next = await queue.nextAvailableAt();
@@ -427,7 +430,10 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
         book.recordSuccess(task.key, write.fetchedAt);
         if (job) {
           job.counters.done++;
-          if (late) job.counters.misses++;
+          if (late) {
+            job.counters.misses++;
+            job.counters.lastMissAt = write.fetchedAt;
+          }
         }
         if (deadLettered.delete(task.key)) cleared.push(task.key);
         await queue.ack(task.key);
@@ -501,9 +507,11 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
       const drainMs = stopOptions.drainMs ?? o.drainMs;
       let aborted = 0;
       if (pool.pending > 0) {
-        const deadline = new AbortController();
-        await Promise.race([pool.onIdle(), clock.sleep(drainMs, deadline.signal).catch(() => {})]);
-        deadline.abort();
+        if (drainMs > 0) {
+          const deadline = new AbortController();
+          await Promise.race([pool.onIdle(), clock.sleep(drainMs, deadline.signal).catch(() => {})]);
+          deadline.abort();
+        }
         aborted = abortInFlight(undefined);
         await pool.onIdle();
       }
@@ -579,6 +587,7 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
           deadLettered: job.counters.deadLettered,
           freshness: book.freshness(name, now),
           deadlineMisses: job.counters.misses,
+          lastMissAt: job.counters.lastMissAt,
         });
       }
       return {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { RateLimiter } from '../contracts/rate-limiter.js';
 import { createVirtualClock, type VirtualClock } from '../clock/virtual-clock.js';
 import { AbortedError } from '../errors.js';
+import { maxInAnyWindow } from '../limiter/window-stats.js';
 
 export interface RateLimiterHarness {
   limiter: RateLimiter;
@@ -13,20 +14,6 @@ export interface RateLimiterFactoryInput {
   windowMs: number;
   /** Drive time with it when the implementation accepts a clock; otherwise it is a real clock suite. */
   clock: VirtualClock;
-}
-
-/** Largest cost granted inside any half-open window of `windowMs` over a log of grants. */
-export function maxInAnyWindow(grants: readonly { at: number; cost: number }[], windowMs: number): number {
-  const sorted = [...grants].sort((a, b) => a.at - b.at);
-  let best = 0;
-  let sum = 0;
-  let lo = 0;
-  for (let hi = 0; hi < sorted.length; hi++) {
-    sum += sorted[hi]!.cost;
-    while (sorted[hi]!.at - sorted[lo]!.at >= windowMs) sum -= sorted[lo++]!.cost;
-    best = Math.max(best, sum);
-  }
-  return best;
 }
 
 /**
