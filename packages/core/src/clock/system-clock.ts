@@ -4,7 +4,10 @@ import type { Clock, TimerHandle } from '../contracts/clock.js';
 /** Node's timers cap a delay at 2^31 - 1 ms (~24.8 days); longer delays are chained. */
 const MAX_TIMER_MS = 2_147_483_647;
 
-/** The real clock. Timers are unref'd: pending tidesync work never keeps a process alive alone. */
+/**
+ * The real clock. Its timers keep the process alive, as a scheduler's should: a worker process
+ * whose only job is syncing must not exit between ticks. `engine.stop()` cancels them.
+ */
 export function createSystemClock(): Clock {
   const setTimer = (callback: () => void, ms: number): TimerHandle => {
     const due = Date.now() + Math.max(0, ms);
@@ -12,7 +15,6 @@ export function createSystemClock(): Clock {
     const arm = () => {
       const left = due - Date.now();
       handle = setTimeout(left > MAX_TIMER_MS ? arm : callback, Math.min(Math.max(0, left), MAX_TIMER_MS));
-      handle.unref?.();
     };
     arm();
     return { cancel: () => clearTimeout(handle) };

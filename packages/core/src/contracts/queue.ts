@@ -21,11 +21,16 @@ import type { QueuedTask } from './task.js';
 export type OfferResult = 'added' | 'merged' | 'inflight';
 
 export interface Queue<P = unknown> {
-  offer(task: QueuedTask<P>): Promise<OfferResult>;
+  /**
+   * Offer tasks; one result per task, in order. Batched because a tick offers thousands of keys
+   * and a shared queue should not pay a round trip for each. Offers in one batch are applied in
+   * order, so a key twice in one batch merges like two separate offers.
+   */
+  offer(tasks: readonly QueuedTask<P>[]): Promise<OfferResult[]>;
   /** Up to `max` available tasks, best first; they become in flight. */
   take(max: number, now: number): Promise<QueuedTask<P>[]>;
-  /** The in-flight task is finished (success or given up). */
-  ack(key: string): Promise<void>;
+  /** These in-flight tasks are finished (success or given up). Unknown keys are ignored. */
+  ack(keys: readonly string[]): Promise<void>;
   /** Put an in-flight task back, available again at `at`. */
   retry(task: QueuedTask<P>, at: number): Promise<void>;
   /** Remove a queued (not in-flight) key; returns whether it was queued. */

@@ -169,6 +169,14 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
   const jobs = new Map<string, JobRuntime>();
   const book = new KeyBook();
   const inFlight = new Map<string, { task: QueuedTask; controller: AbortController }>();
+  // One controller per job, shared by its in-flight fetches and replaced once aborted: aborts
+  // always target a job (or all), and an AbortController per task is costly at 50k tasks/s.
+  const controllers = new Map<string, AbortController>();
+  const controllerOf = (job: string) => {
+    let controller = controllers.get(job);
+    if (!controller || controller.signal.aborted) controllers.set(job, (controller = new AbortController()));
+    return controller;
+  };
   const deadLettered = new Set<string>();
   const pool = new PQueue({ concurrency: o.concurrency });
   let state: EngineStatus['state'] = 'idle';
@@ -241,17 +249,15 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
     }
     for (const spec of specs) book.cover(spec.key, name, seq, spec.freshFor ?? job.freshFor);
 
-    let enqueued = 0;
-    let merged = 0;
     let fresh = 0;
-    let skippedInFlight = 0;
+    const offers: QueuedTask[] = [];
     for (const spec of specs) {
       const decision = book.decide(spec.key, now, (j) => scheduler.nextTick(j), force);
       if (!decision.enqueue) {
         fresh++;
         continue;
       }
-      const result = await queue.offer({
+      offers.push({
         key: spec.key,
         scope: spec.scope ?? spec.key,
         job: name,
@@ -262,6 +268,11 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
         notBefore: now,
         enqueuedAt: now,
       });
+    }
+    let enqueued = 0;
+    let merged = 0;
+    let skippedInFlight = 0;
+    for (const result of offers.length > 0 ? await queue.offer(offers) : []) {
       if (result === 'added') enqueued++;
       else if (result === 'merged') merged++;
       else skippedInFlight++;
@@ -301,17 +312,18 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
           continue;
         }
         // Reserve budget before choosing the task, so the task sent is the most urgent one at
-        // the moment it may be sent.
+        // the moment it may be sent. Without a budget, fill every free slot at once.
+        let slots = o.concurrency - (pool.pending + pool.size);
         if (limiter) {
           const waitStart = clock.now();
           await limiter.acquire(1, acquireAbort.signal);
           const waited = clock.now() - waitStart;
           if (waited > 0) events.emit('ratelimit:wait', { waitedMs: waited });
+          slots = 1;
         }
         if (state !== 'running') break;
-        const [task] = await queue.take(1, clock.now());
-        if (!task) continue; // paused or cleared while waiting: the grant goes unused, never over budget
-        void pool.add(() => runTask(task));
+        // An empty take (paused or cleared while waiting) leaves a grant unused: never over budget.
+        for (const task of await queue.take(slots, clock.now())) void pool.add(() => runTask(task));
       } catch (err) {
         if (isAbortError(err)) {
           acquireAbort = new AbortController();
@@ -341,12 +353,12 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
   const runTask = async (task: QueuedTask) => {
     const job = jobs.get(task.job);
     if (!job) {
-      await queue.ack(task.key);
+      await queue.ack([task.key]);
       return;
     }
-    const controller = new AbortController();
+    const controller = controllerOf(task.job);
     inFlight.set(task.key, { task, controller });
-    events.emit('task:start', { job: task.job, key: task.key, attempt: task.attempt });
+    if (events.listenerCount('task:start') > 0) events.emit('task:start', { job: task.job, key: task.key, attempt: task.attempt });
     try {
       const raw = await job.source.fetch(task, { signal: controller.signal, attempt: task.attempt });
       if (controller.signal.aborted) throw new AbortedError();
@@ -400,7 +412,7 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
           at: now,
         }),
       );
-      await queue.ack(task.key);
+      await queue.ack([task.key]);
       events.emit('task:failed', { job: task.job, key: task.key, attempt: task.attempt, code, error, deadLettered: true });
       log.error({ key: task.key, attempts: task.attempt, code, err: error }, 'fetch gave up; dead-lettered');
     } catch (inner) {
@@ -423,28 +435,34 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
     written: async (items: PendingWrite<unknown>[], result, durationMs) => {
       storeFailures = 0;
       const cleared: string[] = [];
+      const late: boolean[] = [];
       for (const { task, write } of items) {
         const job = jobs.get(task.job);
         const before = book.lastSuccess(task.key);
-        const late = before !== undefined && write.fetchedAt > task.deadline;
+        const isLate = before !== undefined && write.fetchedAt > task.deadline;
+        late.push(isLate);
         book.recordSuccess(task.key, write.fetchedAt);
         if (job) {
           job.counters.done++;
-          if (late) {
+          if (isLate) {
             job.counters.misses++;
             job.counters.lastMissAt = write.fetchedAt;
           }
         }
         if (deadLettered.delete(task.key)) cleared.push(task.key);
-        await queue.ack(task.key);
-        events.emit('task:done', {
-          job: task.job,
-          key: task.key,
-          scope: task.scope,
-          attempt: task.attempt,
-          fetchedAt: write.fetchedAt,
-          late,
-        });
+      }
+      await queue.ack(items.map((i) => i.task.key));
+      if (events.listenerCount('task:done') > 0) {
+        items.forEach(({ task, write }, i) =>
+          events.emit('task:done', {
+            job: task.job,
+            key: task.key,
+            scope: task.scope,
+            attempt: task.attempt,
+            fetchedAt: write.fetchedAt,
+            late: late[i]!,
+          }),
+        );
       }
       if (cleared.length > 0) await safely('clear dead letters', () => store.removeDeadLetters(cleared));
       events.emit('batch:written', { scopes: items.length, result, durationMs });
@@ -464,11 +482,8 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
 
   const abortInFlight = (job: string | undefined) => {
     let count = 0;
-    for (const { task, controller } of inFlight.values()) {
-      if (job !== undefined && task.job !== job) continue;
-      controller.abort(new AbortedError());
-      count++;
-    }
+    for (const { task } of inFlight.values()) if (job === undefined || task.job === job) count++;
+    for (const [name, controller] of controllers) if (job === undefined || name === job) controller.abort(new AbortedError());
     return count;
   };
 

@@ -1,6 +1,7 @@
 import type { KeyState } from '../contracts/store.js';
 
 interface Coverage {
+  job: string;
   /** The job's tick sequence number that last planned this key. */
   seq: number;
   target: number;
@@ -9,12 +10,15 @@ interface Coverage {
 interface KeyRecord {
   lastSuccessAt: number | undefined;
   firstPlannedAt: number;
-  coverage: Map<string, Coverage>;
+  /** One entry per job that ever planned the key; a handful at most, so an array beats a Map. */
+  coverage: Coverage[];
 }
 
 export type FreshnessDecision =
   | { enqueue: false }
   | { enqueue: true; deadline: number; target: number; everFetched: boolean };
+
+const SKIP: FreshnessDecision = { enqueue: false };
 
 /**
  * The engine's memory of every key it plans: when it last succeeded and which jobs cover it.
@@ -43,11 +47,17 @@ export class KeyBook {
 
   load(key: string, now: number, state: KeyState | undefined): void {
     if (this.records.has(key)) return;
-    this.records.set(key, { lastSuccessAt: state?.lastSuccessAt, firstPlannedAt: now, coverage: new Map() });
+    this.records.set(key, { lastSuccessAt: state?.lastSuccessAt, firstPlannedAt: now, coverage: [] });
   }
 
   cover(key: string, job: string, seq: number, target: number): void {
-    this.records.get(key)?.coverage.set(job, { seq, target });
+    const rec = this.records.get(key);
+    if (!rec) return;
+    const existing = rec.coverage.find((c) => c.job === job);
+    if (existing) {
+      existing.seq = seq;
+      existing.target = target;
+    } else rec.coverage.push({ job, seq, target });
   }
 
   /**
@@ -57,15 +67,16 @@ export class KeyBook {
    */
   decide(key: string, now: number, nextTickOf: (job: string) => number | undefined, force: boolean): FreshnessDecision {
     const rec = this.records.get(key);
-    if (!rec) return { enqueue: false };
+    if (!rec) return SKIP;
     let target = Number.POSITIVE_INFINITY;
     let nextCover = Number.POSITIVE_INFINITY;
-    for (const [job, c] of this.current(rec)) {
+    for (const c of rec.coverage) {
+      if (!this.isCurrent(c)) continue;
       target = Math.min(target, c.target);
-      nextCover = Math.min(nextCover, nextTickOf(job) ?? Number.POSITIVE_INFINITY);
+      nextCover = Math.min(nextCover, nextTickOf(c.job) ?? Number.POSITIVE_INFINITY);
     }
     const last = rec.lastSuccessAt;
-    if (!force && last !== undefined && last + target >= nextCover) return { enqueue: false };
+    if (!force && last !== undefined && last + target >= nextCover) return SKIP;
     return {
       enqueue: true,
       deadline: last === undefined ? now : last + target,
@@ -77,7 +88,7 @@ export class KeyBook {
   /** The jobs whose latest tick covers `key`. */
   coveringJobs(key: string): string[] {
     const rec = this.records.get(key);
-    return rec ? [...this.current(rec)].map(([job]) => job) : [];
+    return rec ? rec.coverage.filter((c) => this.isCurrent(c)).map((c) => c.job) : [];
   }
 
   lastSuccess(key: string): number | undefined {
@@ -93,7 +104,7 @@ export class KeyBook {
   sweep(keep: (key: string) => boolean): number {
     let dropped = 0;
     for (const [key, rec] of this.records) {
-      if (this.current(rec).next().done && !keep(key)) {
+      if (!rec.coverage.some((c) => this.isCurrent(c)) && !keep(key)) {
         this.records.delete(key);
         dropped++;
       }
@@ -106,13 +117,10 @@ export class KeyBook {
     let keys = 0;
     let stale = 0;
     let lagMs = 0;
-    const seq = this.jobSeq.get(job);
     for (const rec of this.records.values()) {
-      const c = rec.coverage.get(job);
-      if (!c || c.seq !== seq) continue;
+      if (!rec.coverage.some((c) => c.job === job && this.isCurrent(c))) continue;
       keys++;
-      const target = this.targetOf(rec);
-      const lag = rec.lastSuccessAt === undefined ? now - rec.firstPlannedAt : now - (rec.lastSuccessAt + target);
+      const lag = rec.lastSuccessAt === undefined ? now - rec.firstPlannedAt : now - (rec.lastSuccessAt + this.targetOf(rec));
       if (lag > 0) {
         stale++;
         lagMs = Math.max(lagMs, lag);
@@ -127,13 +135,11 @@ export class KeyBook {
 
   private targetOf(rec: KeyRecord): number {
     let target = Number.POSITIVE_INFINITY;
-    for (const [, c] of this.current(rec)) target = Math.min(target, c.target);
+    for (const c of rec.coverage) if (this.isCurrent(c)) target = Math.min(target, c.target);
     return target;
   }
 
-  private *current(rec: KeyRecord): Generator<[string, Coverage]> {
-    for (const entry of rec.coverage) {
-      if (this.jobSeq.get(entry[0]) === entry[1].seq) yield entry;
-    }
+  private isCurrent(c: Coverage): boolean {
+    return this.jobSeq.get(c.job) === c.seq;
   }
 }

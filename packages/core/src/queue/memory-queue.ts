@@ -49,11 +49,17 @@ export function createMemoryQueue<P = unknown>(): Queue<P> {
     if (e.where !== 'inflight') bump(queuedByJob, e.task.job, -1);
   };
 
-  /** Availability is decided in `take`, the only place that knows the time. */
+  // The latest time `take` was asked about. Tasks available by then skip the delay heap: most
+  // offers are available at once, and a heap round-trip per task is measurable at 50k tasks/s.
+  let lastNow = Number.NEGATIVE_INFINITY;
+
   const place = (e: Entry<P>) => {
     if (pausedJobs.has(e.task.job)) {
       e.where = 'parked';
       parked.add(e);
+    } else if (e.task.notBefore <= lastNow) {
+      e.where = 'ready';
+      ready.push(e);
     } else {
       e.where = 'delayed';
       delayed.push(e);
@@ -68,33 +74,38 @@ export function createMemoryQueue<P = unknown>(): Queue<P> {
     return n;
   };
 
+const offerOne = (task: QueuedTask<P>): OfferResult => {
+    const existing = entries.get(task.key);
+    if (!existing) {
+      const e: Entry<P> = { task: { ...task }, seq: seq++, heapIndex: -1, where: 'delayed' };
+      entries.set(task.key, e);
+      place(e);
+      return 'added';
+    }
+    if (existing.where === 'inflight') return 'inflight';
+    unplace(existing);
+    const old = existing.task;
+    const earlier = task.deadline < old.deadline;
+    existing.task = {
+      ...(earlier ? task : old),
+      priority: Math.max(task.priority, old.priority),
+      deadline: Math.min(task.deadline, old.deadline),
+      // The later notBefore wins: a new offer must not cut short a retry's backoff.
+      notBefore: Math.max(task.notBefore, old.notBefore),
+      attempt: old.attempt,
+      enqueuedAt: Math.min(task.enqueuedAt, old.enqueuedAt),
+    };
+    place(existing);
+    return 'merged';
+  };
+
   return {
-    async offer(task) {
-      const existing = entries.get(task.key);
-      if (!existing) {
-        const e: Entry<P> = { task: { ...task }, seq: seq++, heapIndex: -1, where: 'delayed' };
-        entries.set(task.key, e);
-        place(e);
-        return 'added' satisfies OfferResult;
-      }
-      if (existing.where === 'inflight') return 'inflight';
-      unplace(existing);
-      const old = existing.task;
-      const earlier = task.deadline < old.deadline;
-      existing.task = {
-        ...(earlier ? task : old),
-        priority: Math.max(task.priority, old.priority),
-        deadline: Math.min(task.deadline, old.deadline),
-        // The later notBefore wins: a new offer must not cut short a retry's backoff.
-        notBefore: Math.max(task.notBefore, old.notBefore),
-        attempt: old.attempt,
-        enqueuedAt: Math.min(task.enqueuedAt, old.enqueuedAt),
-      };
-      place(existing);
-      return 'merged';
+    async offer(tasks) {
+      return tasks.map(offerOne);
     },
 
     async take(max, now) {
+      lastNow = Math.max(lastNow, now);
       if (pausedAll || max <= 0) return [];
       for (let d = delayed.peek(); d && d.task.notBefore <= now; d = delayed.peek()) {
         delayed.pop();
@@ -113,11 +124,13 @@ export function createMemoryQueue<P = unknown>(): Queue<P> {
       return out;
     },
 
-    async ack(key) {
-      const e = entries.get(key);
-      if (!e || e.where !== 'inflight') return;
-      entries.delete(key);
-      bump(inFlightByJob, e.task.job, -1);
+    async ack(keys) {
+      for (const key of keys) {
+        const e = entries.get(key);
+        if (!e || e.where !== 'inflight') continue;
+        entries.delete(key);
+        bump(inFlightByJob, e.task.job, -1);
+      }
     },
 
     async retry(task, at) {

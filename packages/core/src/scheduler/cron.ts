@@ -23,6 +23,7 @@ export interface CronSchedule {
 // of minute-or-coarser crons, and any pattern of sub-minute ones.
 const PERIOD_REFERENCE = Date.UTC(2026, 0, 5);
 const PERIOD_SAMPLES = 400;
+const PERIOD_SPAN_MS = 400 * 86_400_000;
 
 export function parseCron(expression: string, timezone = 'UTC'): CronSchedule {
   const fields = expression.trim().split(/\s+/);
@@ -38,14 +39,27 @@ export function parseCron(expression: string, timezone = 'UTC'): CronSchedule {
   const prev = (before: number) =>
     CronExpressionParser.parse(expression, { tz: timezone, currentDate: new Date(before) }).prev().getTime();
 
-  return { expression, timezone, next, prev, periodMs: periodOf(expression) };
+  let period: number | undefined;
+  return {
+    expression,
+    timezone,
+    next,
+    prev,
+    // Computed on first use: validation alone should not pay for sampling occurrences.
+    get periodMs() {
+      return (period ??= periodOf(expression));
+    },
+  };
 }
 
 function periodOf(expression: string): number {
   const it = CronExpressionParser.parse(expression, { tz: 'UTC', currentDate: new Date(PERIOD_REFERENCE) });
-  let last = it.next().getTime();
+  const first = it.next().getTime();
+  let last = first;
   let longest = 0;
-  for (let i = 0; i < PERIOD_SAMPLES && it.hasNext(); i++) {
+  // Enough occurrences for any weekly pattern, but never more than ~a year and a month of them
+  // (a yearly cron needs only two).
+  for (let i = 0; i < PERIOD_SAMPLES && it.hasNext() && last - first < PERIOD_SPAN_MS; i++) {
     const at = it.next().getTime();
     longest = Math.max(longest, at - last);
     last = at;

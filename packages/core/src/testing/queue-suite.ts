@@ -20,13 +20,27 @@ const task = (key: string, fields: Partial<QueuedTask<{ n: number }>> = {}): Que
   ...fields,
 });
 
+/** The suite's view of a queue: single-key offer/ack on top of the batch API. */
+type OneByOne = Omit<Queue<{ n: number }>, 'offer' | 'ack'> & {
+  offer(task: QueuedTask<{ n: number }>): Promise<string>;
+  offerBatch: Queue<{ n: number }>['offer'];
+  ack(key: string): Promise<void>;
+};
+
+const oneByOne = (q: Queue<{ n: number }>): OneByOne =>
+  Object.assign(Object.create(q) as Queue<{ n: number }>, {
+    offer: async (t: QueuedTask<{ n: number }>) => (await q.offer([t]))[0]!,
+    offerBatch: (tasks: readonly QueuedTask<{ n: number }>[]) => q.offer(tasks),
+    ack: (key: string) => q.ack([key]),
+  }) as unknown as OneByOne;
+
 /** The Queue contract as one vitest suite; every Queue adapter runs it. */
 export function queueConformance(name: string, factory: () => Promise<QueueHarness>): void {
   describe(`Queue conformance: ${name}`, () => {
-    const withQueue = (fn: (q: Queue<{ n: number }>) => Promise<void>) => async () => {
+    const withQueue = (fn: (q: OneByOne) => Promise<void>) => async () => {
       const h = await factory();
       try {
-        await fn(h.queue);
+        await fn(oneByOne(h.queue));
       } finally {
         await h.queue.close?.();
         await h.cleanup?.();
@@ -58,6 +72,15 @@ export function queueConformance(name: string, factory: () => Promise<QueueHarne
       expect(await q.size()).toBe(1);
       const [only] = await q.take(5, 10);
       expect(only).toMatchObject({ key: 'k', deadline: 4_000, priority: 2, payload: { n: 3 } });
+    }));
+
+    it('applies a batch of offers in order, merging a key offered twice', withQueue(async (q) => {
+      expect(await q.offerBatch([task('a', { deadline: 9 }), task('b'), task('a', { deadline: 3 })])).toEqual(['added', 'added', 'merged']);
+      expect(await q.size()).toBe(2);
+      expect(keys(await q.take(2, 10))).toEqual(['a', 'b']);
+      await q.ack('a');
+      await q.ack('never-offered');
+      expect(await q.inFlight()).toBe(1);
     }));
 
     it('drops offers of a key in flight and reports them', withQueue(async (q) => {
