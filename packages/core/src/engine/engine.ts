@@ -141,6 +141,8 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
       : 'acquire' in o.rateLimit
         ? o.rateLimit
         : createSlidingWindowLimiter({ ...o.rateLimit, clock });
+  // A limiter the engine built is the engine's to release on stop; a shared one is its owner's.
+  const ownsLimiter = limiter !== undefined && limiter !== o.rateLimit;
   const leadership =
     o.leadership === false
       ? undefined
@@ -531,6 +533,7 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
         await pool.onIdle();
       }
       await writer.flush();
+      if (ownsLimiter) await limiter.close?.();
       state = 'stopped';
       events.emit('stopped', { at: clock.now(), aborted });
       log.info({ aborted }, 'sync engine stopped');
