@@ -1,0 +1,75 @@
+/**
+ * Turns JS values into PostgreSQL's text input format, once per value, for both staging paths:
+ * `unnest($n::text[])` casts each text back to the column type, and COPY's text format takes the
+ * same strings with COPY's own escapes. One encoder means both paths store identical values.
+ *
+ * Numbers are written with JS's shortest round-trip representation, so a `numeric` column holds
+ * exactly the decimal the source sent (242.14 stays 242.14, never 242.13999…).
+ */
+
+export type ColumnKind = 'scalar' | 'array' | 'json' | 'bytea';
+
+export function columnKind(type: string): ColumnKind {
+  const t = type.toLowerCase();
+  if (t.endsWith('[]')) return 'array';
+  if (t === 'jsonb') return 'json';
+  if (t === 'bytea') return 'bytea';
+  return 'scalar';
+}
+
+/** `null` means SQL NULL. Throws a plain Error with the reason; the caller adds row context. */
+export function encodeValue(value: unknown, kind: ColumnKind): string | null {
+  if (value === null || value === undefined) return null;
+  switch (kind) {
+    case 'json':
+      return JSON.stringify(value);
+    case 'array':
+      if (!Array.isArray(value)) throw new Error(`expected an array, got ${typeof value}`);
+      return arrayLiteral(value);
+    case 'bytea':
+      if (value instanceof Uint8Array) return `\\x${Buffer.from(value).toString('hex')}`;
+      return scalar(value);
+    default:
+      return scalar(value);
+  }
+}
+
+function scalar(value: unknown): string {
+  switch (typeof value) {
+    case 'string':
+      return value;
+    case 'number':
+      if (!Number.isFinite(value)) throw new Error(`non-finite number ${value}`);
+      return String(value);
+    case 'bigint':
+      return value.toString();
+    case 'boolean':
+      return value ? 'true' : 'false';
+    default:
+      if (value instanceof Date) {
+        if (Number.isNaN(value.getTime())) throw new Error('invalid Date');
+        return value.toISOString();
+      }
+      throw new Error(`cannot store a value of type ${Array.isArray(value) ? 'array' : typeof value} in a scalar column`);
+  }
+}
+
+/** `{"a","b c",NULL,{"x"}}` — every element quoted, so commas, braces and spaces are safe. */
+function arrayLiteral(items: readonly unknown[]): string {
+  const parts = items.map((item) => {
+    if (item === null || item === undefined) return 'NULL';
+    if (Array.isArray(item)) return arrayLiteral(item);
+    const text = typeof item === 'object' && !(item instanceof Date) ? JSON.stringify(item) : scalar(item);
+    return `"${text.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
+  });
+  return `{${parts.join(',')}}`;
+}
+
+const COPY_SPECIAL = /[\\\n\r\t]/;
+
+/** One field of COPY's text format: `\N` for NULL, backslash escapes for the four special characters. */
+export function copyField(text: string | null): string {
+  if (text === null) return '\\N';
+  if (!COPY_SPECIAL.test(text)) return text;
+  return text.replaceAll('\\', '\\\\').replaceAll('\n', '\\n').replaceAll('\r', '\\r').replaceAll('\t', '\\t');
+}

@@ -1,0 +1,35 @@
+/**
+ * SQL identifiers and type names that come from options.
+ *
+ * Guarantee: nothing a user puts in a schema, table, column or type name reaches SQL unless it
+ * matched the strict patterns below, and identifiers are double-quoted on top of that. A name with
+ * a quote, a semicolon, whitespace or a comment marker is rejected at construction time
+ * (`SyncConfigError`), never discovered at the first write.
+ */
+
+/** Letters, digits, `_`; not starting with a digit; at most 63 bytes (PostgreSQL's NAMEDATALEN). */
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+/**
+ * A PostgreSQL type as written in DDL: words (`double precision`, `timestamp with time zone`),
+ * an optional numeric modifier (`numeric(12,2)`, `varchar(40)`), and array brackets.
+ */
+const TYPE_NAME = /^[A-Za-z_][A-Za-z0-9_]*( [A-Za-z_][A-Za-z0-9_]*)*( ?\(\d+( ?, ?\d+)?\))?(\[\])*$/;
+
+export const isIdentifier = (name: string): boolean => IDENTIFIER.test(name);
+export const isTypeName = (type: string): boolean => TYPE_NAME.test(type) && type.length <= 100;
+
+export const identifierMessage = 'must be a plain SQL identifier: letters, digits and _, not starting with a digit, at most 63 characters';
+
+/**
+ * Quote an identifier. Validated names never contain `"`, but quoting doubles it anyway so this
+ * function is safe on its own.
+ */
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** `"schema"."name"` */
+export function qualified(schema: string, name: string): string {
+  return `${quoteIdent(schema)}.${quoteIdent(name)}`;
+}

@@ -1,0 +1,380 @@
+/**
+ * PostgreSQL Store — the Store contract on PostgreSQL or PGlite.
+ *
+ * Guarantees (on top of the Store contract in @tidesync/core):
+ * - **One transaction per batch**: advisory locks on the batch's scopes, the staged rows of every
+ *   mapped table, the apply statements and the keys' freshness state commit together. A batch the
+ *   store cannot accept (duplicate identity, a value its column cannot hold, a missing key) is
+ *   rejected before or inside that transaction, so nothing of it lands.
+ * - **Set-based and change-skipping**: rows are staged in bulk (COPY where the client can, `unnest`
+ *   of text arrays otherwise) and applied by one statement per table that never rewrites a row
+ *   whose values are unchanged.
+ * - **Scope-local**: only the scopes in the batch are replaced; a scope's rows are deleted only by
+ *   a successful fetch of that scope that returned without them.
+ * - **Concurrent writers** on overlapping scopes serialise on per-scope transaction advisory locks
+ *   taken in one global order, so they neither corrupt a scope nor deadlock.
+ * - A batch naming one scope twice keeps the last occurrence's data; every key is marked fresh.
+ */
+import {
+  SyncConfigError,
+  SyncError,
+  emptyWriteResult,
+  errorMessage,
+  noopLogger,
+  parseOptions,
+  type ConfigIssue,
+  type Logger,
+  type ScopeWrite,
+  type Store,
+  type WriteBatch,
+  type WriteResult,
+} from '@tidesync/core';
+import { z } from 'zod';
+import { createDatabase, loadPgCopyStreams, redactConnectionString, type Database, type Queryable, type Tx } from './database.js';
+import { copyField, encodeValue, type ColumnKind } from './encode.js';
+import { identifierMessage, isIdentifier } from './identifiers.js';
+import { createLeaderLock } from './leader-lock.js';
+import { scopeLockKeys } from './lock-keys.js';
+import { LATEST_VERSION, SchemaVersionError, migrate, schemaVersion } from './migrations.js';
+import { syncStateSql } from './sync-state.js';
+import {
+  applySql,
+  createTableSql,
+  planTable,
+  readScopeSql,
+  stagingTable,
+  tableMappingSchema,
+  unnestSource,
+  type Row,
+  type TableMapping,
+  type TablePlan,
+} from './table-mapping.js';
+
+export type StagingMethod = 'auto' | 'copy' | 'unnest';
+
+export interface PostgresStoreOptions<D = unknown> {
+  /** A node-postgres Pool or Client, a PGlite instance, or a connection string (then a pg Pool is created and owned). */
+  client: Queryable | string;
+  /** Schema holding the sync-state tables and the mapped tables. Default `tidesync`. */
+  schema?: string;
+  /** The tables a scope writes. */
+  tables: readonly TableMapping[];
+  /**
+   * Fetched data → rows per table: `{ [tableName]: rows }`, or just the rows when there is one
+   * table. Default: the data itself, which must be an array of rows (one table).
+   */
+  rows?: (data: D, scope: string) => Row[] | Record<string, Row[]>;
+  /**
+   * Scope string → values of the scope columns, e.g. `'p14:2026-11-28'` → `{ product_id: 14, date: '2026-11-28' }`.
+   * Default: the scope string itself for the single scope column of every table.
+   */
+  scopeValues?: (scope: string) => Record<string, unknown>;
+  /** Apply pending migrations (and create missing mapped tables) in `init()`. Default false. */
+  autoMigrate?: boolean;
+  /** `migrate()` also creates mapped tables that do not exist yet. Default true. */
+  createTables?: boolean;
+  /** How rows are staged. `auto`: COPY on PGlite, and on pg when pg-copy-streams is installed; `unnest` otherwise. */
+  staging?: StagingMethod;
+  logger?: Logger;
+}
+
+export interface ReadScopeOptions {
+  /** Which mapped table; default the first. */
+  table?: string;
+}
+
+export interface PostgresStore<D = unknown> extends Store<D> {
+  init(): Promise<void>;
+  close(): Promise<void>;
+  /** Apply missing migrations; returns the versions applied. */
+  migrate(): Promise<number[]>;
+  /** Rows of one scope in one mapped table, without the scope columns, with column `read` parsers applied. */
+  readScope(scope: string, options?: ReadScopeOptions): Promise<Row[]>;
+  readonly schema: string;
+}
+
+const fn = <T>(what: string) => z.custom<T>((v) => typeof v === 'function', { message: `expected ${what}` });
+
+const optionsSchema = z
+  .object({
+    client: z.union([
+      z.string().min(1, { message: 'expected a connection string' }),
+      z.custom<Queryable>((v) => typeof v === 'object' && v !== null && typeof (v as Queryable).query === 'function', {
+        message: 'expected a pg Pool or Client, a PGlite instance, or a connection string',
+      }),
+    ]),
+    schema: z.string().refine(isIdentifier, { message: identifierMessage }).default('tidesync'),
+    tables: z.array(tableMappingSchema).min(1, { message: 'map at least one table' }),
+    rows: fn<(data: unknown, scope: string) => Row[] | Record<string, Row[]>>('a function (data, scope) => rows').optional(),
+    scopeValues: fn<(scope: string) => Record<string, unknown>>('a function (scope) => scope column values').optional(),
+    autoMigrate: z.boolean().default(false),
+    createTables: z.boolean().default(true),
+    staging: z.enum(['auto', 'copy', 'unnest']).default('auto'),
+    logger: z
+      .custom<Logger>((v) => typeof v === 'object' && v !== null && ['debug', 'info', 'warn', 'error'].every((m) => typeof (v as Record<string, unknown>)[m] === 'function'), {
+        message: 'expected a logger with debug, info, warn, error',
+      })
+      .optional(),
+  })
+  .superRefine((o, ctx) => {
+    const names = new Set<string>();
+    o.tables.forEach((t, i) => {
+      if (names.has(t.name)) ctx.addIssue({ code: 'custom', path: ['tables', i, 'name'], message: `table "${t.name}" is mapped twice` });
+      names.add(t.name);
+    });
+    if (o.tables.length > 1 && !o.rows) ctx.addIssue({ code: 'custom', path: ['rows'], message: 'required when more than one table is mapped: return { [table]: rows }' });
+    if (!o.scopeValues) {
+      o.tables.forEach((t, i) => {
+        if ((t.scope?.length ?? 1) !== 1) {
+          ctx.addIssue({ code: 'custom', path: ['tables', i, 'scope'], message: 'more than one scope column needs the scopeValues option' });
+        }
+      });
+    }
+  });
+
+/** Per table, what the batch stages: COPY text, or one text array per column. */
+interface StagedTable {
+  plan: TablePlan;
+  rowCount: number;
+  copyText: string;
+  columns: (string | null)[][];
+  /** Text arrays of the fetched scopes, one per scope column. */
+  scopeParams: (string | null)[][];
+}
+
+const storeError = (err: unknown, what: string): SyncError =>
+  err instanceof SyncError ? err : new SyncError('STORE_FAILED', `${what}: ${redactConnectionString(errorMessage(err))}`, { cause: err });
+
+export function createPostgresStore<D = unknown>(options: PostgresStoreOptions<D>): PostgresStore<D> {
+  const o = parseOptions('postgres store options', optionsSchema, options);
+  const logger = o.logger ?? noopLogger;
+  const schema = o.schema;
+  const plans = o.tables.map((t) => planTable(schema, t as TableMapping));
+  const planByName = new Map(plans.map((p) => [p.name, p]));
+  const staging = plans.map((p, i) => stagingTable(p, i));
+  const applyFromTable = plans.map((p, i) => applySql(p, { table: staging[i]!.name }));
+  const applyFromUnnest = plans.map((p) => applySql(p, { query: unnestSource(p, p.scopeCols.length + 1) }));
+  const toRows = (o.rows ?? ((data: unknown) => data)) as (data: unknown, scope: string) => Row[] | Record<string, Row[]>;
+  const scopeValues =
+    o.scopeValues ??
+    ((scope: string): Record<string, unknown> => Object.fromEntries(plans.map((p) => [p.scopeCols[0]!.name, scope])));
+
+  const db: Database = createDatabase(o.client, (err) => logger.warn({ err: redactConnectionString(errorMessage(err)) }, 'postgres pool client error'));
+  const state = syncStateSql(schema);
+  const leader = createLeaderLock(db, schema);
+
+  let initialising: Promise<void> | undefined;
+  const ready = (): Promise<void> => {
+    initialising ??= initialise().catch((err: unknown) => {
+      initialising = undefined; // a failed init (server down, schema old) may succeed later
+      throw err;
+    });
+    return initialising;
+  };
+
+  async function initialise(): Promise<void> {
+    if (o.autoMigrate) await runMigrations();
+    let version: number;
+    try {
+      version = await schemaVersion(db, schema);
+    } catch (err) {
+      throw storeError(err, 'postgres store init failed');
+    }
+    if (version > LATEST_VERSION) throw new SchemaVersionError(schema, version, LATEST_VERSION);
+    if (version < LATEST_VERSION) {
+      throw new SyncError('STORE_FAILED', `schema "${schema}" is at version ${version}, this code needs ${LATEST_VERSION}: call store.migrate() or pass autoMigrate: true`);
+    }
+    await verifyTables();
+  }
+
+  async function runMigrations(): Promise<number[]> {
+    try {
+      const applied = await migrate(db, schema, o.createTables ? plans.map(createTableSql) : []);
+      if (applied.length > 0) logger.info({ schema, applied }, 'postgres store migrated');
+      return applied;
+    } catch (err) {
+      throw storeError(err, 'postgres store migration failed');
+    }
+  }
+
+  /** A mapping that names columns the table lacks would fail at the first write; fail at init instead, naming each. */
+  async function verifyTables(): Promise<void> {
+    const { rows } = await db.query<{ table_name: string; column_name: string }>(
+      `SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = ANY($2::text[])`,
+      [schema, plans.map((p) => p.name)],
+    );
+    const present = new Set(rows.map((r) => `${r.table_name}.${r.column_name}`));
+    const tables = new Set(rows.map((r) => r.table_name));
+    const issues: ConfigIssue[] = [];
+    plans.forEach((p, i) => {
+      if (!tables.has(p.name)) issues.push({ path: `tables.${i}`, message: `table ${schema}.${p.name} does not exist (run migrate() with createTables, or create it)` });
+      else for (const c of p.all) if (!present.has(`${p.name}.${c.name}`)) issues.push({ path: `tables.${i}.columns.${c.name}`, message: `column missing in ${schema}.${p.name}` });
+    });
+    if (issues.length > 0) throw new SyncConfigError('postgres store tables', issues);
+  }
+
+  let method: Promise<'copy' | 'unnest'> | undefined;
+  const stagingMethod = () =>
+    (method ??= (async () => {
+      if (o.staging !== 'auto') return o.staging;
+      if (db.kind === 'pglite') return 'copy';
+      if (db.kind === 'pool') return (await loadPgCopyStreams()) ? 'copy' : 'unnest';
+      return 'unnest';
+    })());
+
+  const encode = (value: unknown, kind: ColumnKind, where: () => string): string | null => {
+    try {
+      return encodeValue(value, kind);
+    } catch (err) {
+      throw new SyncError('STORE_FAILED', `${where()}: ${errorMessage(err)}`);
+    }
+  };
+
+  /** Everything that can be checked without the database, checked before a transaction opens. */
+  function stage(scopes: ScopeWrite<D>[], copy: boolean): StagedTable[] {
+    const staged: StagedTable[] = plans.map((plan) => ({
+      plan,
+      rowCount: 0,
+      copyText: '',
+      columns: copy ? [] : plan.all.map(() => []),
+      scopeParams: plan.scopeCols.map(() => []),
+    }));
+    const lines: string[][] = plans.map(() => []);
+    const identities = plans.map(() => new Set<string>());
+    scopes.forEach((sw, scopeIndex) => {
+      const values = scopeValues(sw.scope);
+      const mapped = toRows(sw.data, sw.scope);
+      const perTable: Record<string, Row[] | undefined> = Array.isArray(mapped) ? (plans.length === 1 ? { [plans[0]!.name]: mapped } : {}) : mapped;
+      if (Array.isArray(mapped) && plans.length > 1) throw new SyncError('STORE_FAILED', `scope ${sw.scope}: rows() must return { [table]: rows } when several tables are mapped`);
+      if (!perTable || typeof perTable !== 'object') throw new SyncError('STORE_FAILED', `scope ${sw.scope}: data must be an array of rows`);
+      staged.forEach((t, ti) => {
+        const { plan } = t;
+        const rows = perTable[plan.name];
+        if (!Array.isArray(rows)) throw new SyncError('STORE_FAILED', `scope ${sw.scope}: no array of rows for table ${plan.name} (return [] for none)`);
+        const scopeText = plan.scopeCols.map((c) => {
+          const text = encode(values[c.name], c.kind, () => `scope ${sw.scope}: scope column ${c.name}`);
+          if (text === null) throw new SyncError('STORE_FAILED', `scope ${sw.scope}: scopeValues gave no value for ${plan.name}.${c.name}`);
+          return text;
+        });
+        scopeText.forEach((text, i) => t.scopeParams[i]!.push(text));
+        for (const row of rows) {
+          const texts: (string | null)[] = [...scopeText];
+          for (const c of plan.keyCols) {
+            const text = encode(row[c.name], c.kind, () => `scope ${sw.scope}: ${plan.name}.${c.name}`);
+            if (text === null) throw new SyncError('STORE_FAILED', `scope ${sw.scope}: a row of ${plan.name} has no value for key column ${c.name}`);
+            texts.push(text);
+          }
+          const identity = `${scopeIndex}\u0000${texts.slice(scopeText.length).join('\u0000')}`;
+          if (identities[ti]!.has(identity)) {
+            throw new SyncError('STORE_CONFLICT', `scope ${sw.scope}: two rows of ${plan.name} with key (${texts.slice(scopeText.length).join(', ')})`);
+          }
+          identities[ti]!.add(identity);
+          for (const c of plan.valueCols) texts.push(encode(row[c.name], c.kind, () => `scope ${sw.scope}: ${plan.name}.${c.name}`));
+          if (copy) lines[ti]!.push(texts.map(copyField).join('\t'));
+          else texts.forEach((text, i) => t.columns[i]!.push(text));
+          t.rowCount++;
+        }
+      });
+    });
+    if (copy) staged.forEach((t, i) => (t.copyText = lines[i]!.length > 0 ? `${lines[i]!.join('\n')}\n` : ''));
+    return staged;
+  }
+
+  async function applyTable(tx: Tx, t: StagedTable, index: number, copy: boolean): Promise<{ inserted: number; updated: number; deleted: number }> {
+    let rows: { inserted: number; updated: number; deleted: number }[];
+    if (copy) {
+      await tx.query(staging[index]!.createSql);
+      if (t.rowCount > 0) await tx.copyIn!(staging[index]!.name, t.plan.all.map((c) => c.q).join(', '), t.copyText);
+      ({ rows } = await tx.query(applyFromTable[index]!, t.scopeParams));
+    } else {
+      ({ rows } = await tx.query(applyFromUnnest[index]!, [...t.scopeParams, ...t.columns]));
+    }
+    const r = rows[0]!;
+    return { inserted: Number(r.inserted), updated: Number(r.updated), deleted: Number(r.deleted) };
+  }
+
+  const stateQuery = async (fnc: (q: Database['query']) => Promise<void>) => {
+    await ready();
+    try {
+      await fnc(db.query);
+    } catch (err) {
+      throw storeError(err, 'postgres store state update failed');
+    }
+  };
+
+  return {
+    schema,
+    capabilities: { leaderLock: { acquire: leader.acquire, release: leader.release } },
+
+    init: ready,
+
+    async close() {
+      await leader.dispose();
+      await db.close();
+    },
+
+    migrate: runMigrations,
+
+    async write(batch: WriteBatch<D>): Promise<WriteResult> {
+      await ready();
+      const result = emptyWriteResult();
+      if (batch.scopes.length === 0) return result;
+      const byScope = new Map<string, ScopeWrite<D>>();
+      for (const s of batch.scopes) byScope.set(s.scope, s);
+      const scopes = [...byScope.values()];
+      const copy = (await stagingMethod()) === 'copy';
+      const staged = stage(scopes, copy);
+      try {
+        await db.transaction(async (tx) => {
+          await tx.query('SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k', [scopeLockKeys(schema, byScope.keys())]);
+          for (const [i, t] of staged.entries()) {
+            const counts = await applyTable(tx, t, i, copy);
+            result.inserted += counts.inserted;
+            result.updated += counts.updated;
+            result.unchanged += t.rowCount - counts.inserted - counts.updated;
+            result.deleted += counts.deleted;
+          }
+          await state.markSucceeded(tx.query, batch.scopes);
+        });
+      } catch (err) {
+        throw storeError(err, `postgres write of ${scopes.length} scope(s) failed`);
+      }
+      logger.debug({ scopes: scopes.length, ...result }, 'postgres batch written');
+      return result;
+    },
+
+    async readKeyStates(keys) {
+      await ready();
+      return state.readKeyStates(db.query, keys);
+    },
+    recordFailures: (failures) => stateQuery((q) => state.recordFailures(q, failures)),
+    async readPaused() {
+      await ready();
+      return state.readPaused(db.query);
+    },
+    writePaused: (target, paused) => stateQuery((q) => state.writePaused(q, target, paused)),
+    async readLastTick(id) {
+      await ready();
+      return state.readLastTick(db.query, id);
+    },
+    writeLastTick: (id, at) => stateQuery((q) => state.writeLastTick(q, id, at)),
+    addDeadLetter: (entry) => stateQuery((q) => state.addDeadLetter(q, entry)),
+    async listDeadLetters() {
+      await ready();
+      return state.listDeadLetters(db.query);
+    },
+    removeDeadLetters: (keys) => stateQuery((q) => state.removeDeadLetters(q, keys)),
+
+    async readScope(scope, readOptions = {}) {
+      await ready();
+      const plan = readOptions.table === undefined ? plans[0]! : planByName.get(readOptions.table);
+      if (!plan) throw new SyncError('STORE_FAILED', `no mapped table named ${readOptions.table}`);
+      const values = scopeValues(scope);
+      const params = plan.scopeCols.map((c) => encodeValue(values[c.name], c.kind));
+      const { rows } = await db.query<Row>(readScopeSql(plan), params);
+      const parsers = [...plan.keyCols, ...plan.valueCols].filter((c) => c.read);
+      if (parsers.length > 0) for (const row of rows) for (const c of parsers) row[c.name] = c.read!(row[c.name]);
+      return rows;
+    },
+  };
+}

@@ -1,0 +1,185 @@
+import { storeConformance, type ConformanceRow } from '@tidesync/core/testing';
+import { SyncError } from '@tidesync/core';
+import { describe, expect, it } from 'vitest';
+import { createPostgresStore, type PostgresStore, type StagingMethod } from '../src/index.js';
+import { TEST_DATABASE_URL, backends, inventoryMapping, itemsTable, newPool, randomSchema, sharedPGlite, slot, type Backend, type Slot } from './helpers.js';
+
+storeConformance(
+  'postgres (PGlite)',
+  async () => {
+    const db = await sharedPGlite();
+    const schema = randomSchema();
+    const open = () => createPostgresStore<ConformanceRow[]>({ client: db, schema, tables: [itemsTable], autoMigrate: true });
+    const store = open();
+    return {
+      store,
+      readScope: async (scope) => (await store.readScope(scope)) as unknown as ConformanceRow[],
+      reopen: async () => open(),
+      cleanup: async () => void (await db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)),
+    };
+  },
+  // PGlite is one embedded session: its leader lock always grants, so the exclusion test does not apply.
+  { persistent: true },
+);
+
+describe.skipIf(!TEST_DATABASE_URL)('on PostgreSQL (TEST_DATABASE_URL)', () => {
+  storeConformance(
+    'postgres (pg Pool)',
+    async () => {
+      const schema = randomSchema();
+      const pool = newPool();
+      // `reopen` gets its own pool, as a second process would: leadership is contested for real.
+      const open = (client = newPool()) => createPostgresStore<ConformanceRow[]>({ client, schema, tables: [itemsTable], autoMigrate: true });
+      const store = open(pool);
+      return {
+        store,
+        readScope: async (scope) => (await store.readScope(scope)) as unknown as ConformanceRow[],
+        reopen: async () => open(),
+        cleanup: async () => void (await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)),
+      };
+    },
+    { persistent: true, leaderLock: true },
+  );
+
+  storeConformance(
+    'postgres (connection string, unnest staging)',
+    async () => {
+      const schema = randomSchema();
+      const open = () => createPostgresStore<ConformanceRow[]>({ client: TEST_DATABASE_URL!, schema, tables: [itemsTable], autoMigrate: true, staging: 'unnest' });
+      const store = open();
+      return {
+        store,
+        readScope: async (scope) => (await store.readScope(scope)) as unknown as ConformanceRow[],
+        reopen: async () => open(),
+        cleanup: async () => void (await newPool(1).query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)),
+      };
+    },
+    { persistent: true, leaderLock: true },
+  );
+});
+
+const methods: StagingMethod[] = ['copy', 'unnest'];
+
+describe.each(backends.flatMap((b) => methods.map((m) => [`${b.name}, ${m} staging`, b, m] as const)))('write path (%s)', (_label, backend: Backend, staging) => {
+  const withStore = (fn: (store: PostgresStore<Slot[]>, schema: string, admin: Awaited<ReturnType<Backend['admin']>>) => Promise<void>) => async () => {
+    const schema = randomSchema();
+    const store = createPostgresStore<Slot[]>({ client: await backend.client(), schema, autoMigrate: true, staging, ...inventoryMapping });
+    const admin = await backend.admin();
+    try {
+      await store.init();
+      await fn(store, schema, admin);
+    } finally {
+      await store.close();
+      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    }
+  };
+  const write = (store: PostgresStore<Slot[]>, scopes: Record<string, Slot[]>, fetchedAt = 1_000) =>
+    store.write({ scopes: Object.entries(scopes).map(([scope, data]) => ({ key: `inv:${scope}`, scope, job: 'today', data, fetchedAt })) });
+  /** xmin and ctid of every row: identical before and after ⇔ no row was rewritten. */
+  const versions = async (admin: Awaited<ReturnType<Backend['admin']>>, schema: string) => {
+    const { rows } = await admin.query(
+      `SELECT 's' AS t, product_id, date::text, time, NULL AS pax, xmin::text, ctid::text FROM ${schema}.slots
+       UNION ALL SELECT 'p', product_id, date::text, time, pax_type, xmin::text, ctid::text FROM ${schema}.slot_prices ORDER BY 1, 2, 3, 4, 5`,
+    );
+    return rows;
+  };
+
+  it('writes two tables per scope and reads decimals back exactly', withStore(async (store) => {
+    expect(await write(store, { 'p14:2026-11-28': [slot('09:00', 5, 242.14, 0.1), slot('10:00', 3)] })).toEqual({ inserted: 6, updated: 0, unchanged: 0, deleted: 0 });
+    const prices = await store.readScope('p14:2026-11-28', { table: 'slot_prices' });
+    expect(prices.find((p) => p.time === '09:00' && p.pax_type === 'adult')?.price).toBe(242.14);
+    expect(prices.find((p) => p.time === '09:00' && p.pax_type === 'child')?.price).toBe(0.1);
+    expect(await store.readScope('p14:2026-11-28')).toHaveLength(2);
+  }));
+
+  it('an unchanged re-sync rewrites no row (same xmin and ctid everywhere)', withStore(async (store, schema, admin) => {
+    const data = { 'p1:2026-11-28': [slot('09:00', 5), slot('10:00', 3)], 'p2:2026-11-28': [slot('09:00', 1)] };
+    await write(store, data);
+    const before = await versions(admin, schema);
+    expect(await write(store, data, 2_000)).toEqual({ inserted: 0, updated: 0, unchanged: 9, deleted: 0 });
+    expect(await versions(admin, schema)).toEqual(before);
+    // …while a changed row does get a new version, and only it.
+    const changed = { ...data, 'p1:2026-11-28': [slot('09:00', 4), slot('10:00', 3)] };
+    expect(await write(store, changed, 3_000)).toEqual({ inserted: 0, updated: 1, unchanged: 8, deleted: 0 });
+    const after = await versions(admin, schema);
+    const moved = after.filter((r: { xmin: string }, i: number) => r.xmin !== before[i].xmin);
+    expect(moved.map((r: { t: string; time: string }) => `${r.t}:${r.time}`)).toEqual(['s:09:00']);
+  }));
+
+  it('deletes rows missing from the fetched scopes only, in every mapped table', withStore(async (store) => {
+    await write(store, { 'p1:2026-11-28': [slot('09:00', 5), slot('10:00', 3)], 'p1:2026-11-29': [slot('09:00', 5)] });
+    const shrunk: Slot = { time: '09:00', left: 5, prices: { adult: 49.9 } };
+    expect(await write(store, { 'p1:2026-11-28': [shrunk] })).toEqual({ inserted: 0, updated: 0, unchanged: 2, deleted: 4 });
+    expect(await store.readScope('p1:2026-11-28', { table: 'slot_prices' })).toEqual([{ time: '09:00', pax_type: 'adult', price: 49.9 }]);
+    expect(await store.readScope('p1:2026-11-29', { table: 'slot_prices' })).toHaveLength(2);
+    expect(await store.readScope('p1:2026-11-29')).toHaveLength(1);
+  }));
+
+  it('a failed fetch deletes nothing: failures touch sync state only', withStore(async (store) => {
+    await write(store, { 'p1:2026-11-28': [slot('09:00', 5)] }, 1_000);
+    await store.recordFailures([{ key: 'inv:p1:2026-11-28', job: 'today', at: 2_000, error: 'HTTP 503' }]);
+    expect(await store.readScope('p1:2026-11-28')).toEqual([{ time: '09:00', left_count: 5 }]);
+    expect((await store.readKeyStates(['inv:p1:2026-11-28'])).get('inv:p1:2026-11-28')).toMatchObject({ lastSuccessAt: 1_000, lastAttemptAt: 2_000, consecutiveFailures: 1 });
+  }));
+
+  it('a scope whose data cannot be mapped rejects the whole batch before anything is written', withStore(async (store) => {
+    await write(store, { 'p1:2026-11-28': [slot('09:00', 5)], 'p2:2026-11-28': [slot('09:00', 5)] });
+    const bad = [{ time: '09:00', left: 1, prices: null }] as unknown as Slot[];
+    await expect(write(store, { 'p1:2026-11-28': [], 'p2:2026-11-28': bad }, 2_000)).rejects.toBeInstanceOf(Error);
+    expect(await store.readScope('p1:2026-11-28')).toHaveLength(1);
+    expect((await store.readKeyStates(['inv:p1:2026-11-28'])).get('inv:p1:2026-11-28')?.lastSuccessAt).toBe(1_000);
+  }));
+
+  it('a value the database refuses in the second table rolls back the first table too', withStore(async (store, schema, admin) => {
+    await write(store, { 'p1:2026-11-28': [slot('09:00', 5)] });
+    const before = await versions(admin, schema);
+    const bad: Slot = { time: '09:00', left: 2, prices: { adult: 'not a number' as unknown as number } };
+    const err = await write(store, { 'p1:2026-11-28': [bad] }, 2_000).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SyncError);
+    expect((err as SyncError).code).toBe('STORE_FAILED');
+    expect(await versions(admin, schema)).toEqual(before);
+    expect(await store.readScope('p1:2026-11-28')).toEqual([{ time: '09:00', left_count: 5 }]);
+  }));
+
+  it('rejects two rows with one identity in a scope, and says which', withStore(async (store) => {
+    const err = await write(store, { 'p1:2026-11-28': [slot('09:00', 5), slot('09:00', 6)] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SyncError);
+    expect((err as SyncError).code).toBe('STORE_CONFLICT');
+    expect((err as Error).message).toMatch(/09:00/);
+    expect(await store.readScope('p1:2026-11-28')).toEqual([]);
+  }));
+
+  it('stores text with quotes, semicolons, tabs, newlines and backslashes verbatim', withStore(async (store) => {
+    const nasty = `it's "quoted"; DROP TABLE x; --\ttab\nline\r\\N \\ {a,b} NULL é`;
+    await write(store, { 'p1:2026-11-28': [{ time: nasty, left: 1, prices: { [nasty]: 1.5 } }] });
+    expect(await store.readScope('p1:2026-11-28')).toEqual([{ time: nasty, left_count: 1 }]);
+    expect(await store.readScope('p1:2026-11-28', { table: 'slot_prices' })).toEqual([{ time: nasty, pax_type: nasty, price: 1.5 }]);
+    expect(await write(store, { 'p1:2026-11-28': [{ time: nasty, left: 1, prices: { [nasty]: 1.5 } }] })).toMatchObject({ unchanged: 2 });
+  }));
+
+  it('two writers on overlapping scopes end with every scope whole, and never deadlock', withStore(async (store, schema) => {
+    const other = createPostgresStore<Slot[]>({ client: await backend.client(true), schema, staging, ...inventoryMapping });
+    try {
+      await other.init();
+      const times = (from: number, n: number, left: number) => Array.from({ length: n }, (_, i) => slot(`t${String(from + i).padStart(3, '0')}`, left));
+      const scopesA = ['p1:2026-11-28', 'p2:2026-11-28', 'p3:2026-11-28'];
+      const scopesB = ['p3:2026-11-28', 'p2:2026-11-28', 'p4:2026-11-28'];
+      for (let round = 0; round < 8; round++) {
+        await Promise.all([
+          write(store, Object.fromEntries(scopesA.map((s) => [s, times(0, 40, 1)])), round),
+          write(other, Object.fromEntries(scopesB.map((s) => [s, times(20, 40, 2)])), round),
+        ]);
+      }
+      for (const scope of ['p1:2026-11-28', 'p2:2026-11-28', 'p3:2026-11-28', 'p4:2026-11-28']) {
+        const rows = await store.readScope(scope);
+        const lefts = new Set(rows.map((r) => r.left_count));
+        expect(lefts.size).toBe(1); // one writer's whole truth, never a mix
+        const first = lefts.has(1) ? 0 : 20;
+        expect(rows.map((r) => r.time).sort()).toEqual(times(first, 40, 0).map((s) => s.time));
+        expect(await store.readScope(scope, { table: 'slot_prices' })).toHaveLength(80);
+      }
+    } finally {
+      await other.close();
+    }
+  }));
+});
