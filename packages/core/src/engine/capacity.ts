@@ -82,15 +82,17 @@ export async function planCapacity(input: CapacityInput): Promise<CapacityReport
   const book = new KeyBook();
   const fetched = new Map<string, number>();
   const keys = new Set<string>();
-  const nextTickOf = (at: number) => (name: string) => crons.get(name)?.next(at);
   for (const { at, job } of ticks) {
+    // One cron evaluation per job per tick, not per key: parsing dominates otherwise.
+    const nextByJob = new Map(jobs.map((j) => [j.name, crons.get(j.name)!.next(at)]));
+    const nextTickOf = (name: string) => nextByJob.get(name);
     const specs = [...(await job.plan({ schedule: job.name, scheduledAt: at, firedAt: at, catchUp: false, manual: false, job: job.name, now: at, timezone: job.timezone }))];
     const seq = book.beginTick(job.name);
     for (const key of book.unknown(specs.map((s) => s.key))) book.load(key, at, undefined);
     for (const spec of specs) book.cover(spec.key, job.name, seq, spec.freshFor ?? job.freshFor);
     for (const spec of specs) {
       if (at >= warmup) keys.add(spec.key);
-      const decision = book.decide(spec.key, at, nextTickOf(at), false);
+      const decision = book.decide(spec.key, at, nextTickOf, false);
       if (!decision.enqueue) continue;
       book.recordSuccess(spec.key, at);
       if (at < warmup) continue;

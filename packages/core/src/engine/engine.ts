@@ -118,6 +118,9 @@ const newWake = (): Wake => {
   return { promise, resolve };
 };
 
+/** Longest the dispatcher waits for ticks that are still planning before it spends budget. */
+const PLANNING_SETTLE_MS = 1_000;
+
 const codeOf = (err: unknown): SyncErrorCode | 'UNKNOWN' => (err instanceof SyncError ? err.code : 'UNKNOWN');
 
 /**
@@ -310,7 +313,12 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
           // Ticks of several jobs often fire at the same instant. Let them all plan before any
           // budget is spent, or the first job's burst takes the window from a more urgent one.
           await clock.sleep(0, running.signal);
-          while (planning > 0 && state === 'running') await Promise.race([planningDone.promise, stopped]);
+          if (planning > 0 && state === 'running') {
+            // A slow plan (a database query, say) must not hold up everyone else's work for long.
+            const settle = new AbortController();
+            await Promise.race([planningDone.promise, stopped, clock.sleep(PLANNING_SETTLE_MS, settle.signal).catch(() => {})]);
+            settle.abort();
+          }
           continue;
         }
         // Reserve budget before choosing the task, so the task sent is the most urgent one at
