@@ -230,7 +230,10 @@ export function createPostgresStore<D = unknown>(options: PostgresStoreOptions<D
     }
   };
 
-  /** Everything that can be checked without the database, checked before a transaction opens. */
+  /**
+   * Everything that can be checked without the database, checked before a transaction opens.
+   * This loop runs once per row and value, so it allocates nothing per value beyond the text.
+   */
   function stage(scopes: ScopeWrite<D>[], copy: boolean): StagedTable[] {
     const staged: StagedTable[] = plans.map((plan) => ({
       plan,
@@ -240,13 +243,12 @@ export function createPostgresStore<D = unknown>(options: PostgresStoreOptions<D
       scopeParams: plan.scopeCols.map(() => []),
     }));
     const lines: string[][] = plans.map(() => []);
-    const identities = plans.map(() => new Set<string>());
-    scopes.forEach((sw, scopeIndex) => {
+    for (const sw of scopes) {
       const values = scopeValues(sw.scope);
       const mapped = toRows(sw.data, sw.scope);
-      const perTable: Record<string, Row[] | undefined> = Array.isArray(mapped) ? (plans.length === 1 ? { [plans[0]!.name]: mapped } : {}) : mapped;
       if (Array.isArray(mapped) && plans.length > 1) throw new SyncError('STORE_FAILED', `scope ${sw.scope}: rows() must return { [table]: rows } when several tables are mapped`);
-      if (!perTable || typeof perTable !== 'object') throw new SyncError('STORE_FAILED', `scope ${sw.scope}: data must be an array of rows`);
+      if (!mapped || typeof mapped !== 'object') throw new SyncError('STORE_FAILED', `scope ${sw.scope}: data must be an array of rows`);
+      const perTable: Record<string, Row[] | undefined> = Array.isArray(mapped) ? { [plans[0]!.name]: mapped } : mapped;
       staged.forEach((t, ti) => {
         const { plan } = t;
         const rows = perTable[plan.name];
@@ -257,25 +259,43 @@ export function createPostgresStore<D = unknown>(options: PostgresStoreOptions<D
           return text;
         });
         scopeText.forEach((text, i) => t.scopeParams[i]!.push(text));
-        for (const row of rows) {
-          const texts: (string | null)[] = [...scopeText];
-          for (const c of plan.keyCols) {
-            const text = encode(row[c.name], c.kind, () => `scope ${sw.scope}: ${plan.name}.${c.name}`);
-            if (text === null) throw new SyncError('STORE_FAILED', `scope ${sw.scope}: a row of ${plan.name} has no value for key column ${c.name}`);
-            texts.push(text);
+        const copyPrefix = scopeText.map(copyField).join('\t');
+        const seen = new Set<string>();
+        const tableLines = lines[ti]!;
+        let column = '';
+        try {
+          for (const row of rows) {
+            let identity = '';
+            let line = copyPrefix;
+            const texts: (string | null)[] = copy ? [] : scopeText.slice();
+            for (const c of plan.keyCols) {
+              column = c.name;
+              const text = encodeValue(row[c.name], c.kind);
+              if (text === null) throw new Error('no value for a key column');
+              identity = identity === '' ? text : `${identity}\u0000${text}`;
+              if (copy) line += `\t${copyField(text)}`;
+              else texts.push(text);
+            }
+            if (seen.has(identity)) {
+              throw new SyncError('STORE_CONFLICT', `scope ${sw.scope}: two rows of ${plan.name} with key (${identity.split('\u0000').join(', ')})`);
+            }
+            seen.add(identity);
+            for (const c of plan.valueCols) {
+              column = c.name;
+              const text = encodeValue(row[c.name], c.kind);
+              if (copy) line += `\t${copyField(text)}`;
+              else texts.push(text);
+            }
+            if (copy) tableLines.push(line);
+            else for (let i = 0; i < texts.length; i++) t.columns[i]!.push(texts[i]!);
+            t.rowCount++;
           }
-          const identity = `${scopeIndex}\u0000${texts.slice(scopeText.length).join('\u0000')}`;
-          if (identities[ti]!.has(identity)) {
-            throw new SyncError('STORE_CONFLICT', `scope ${sw.scope}: two rows of ${plan.name} with key (${texts.slice(scopeText.length).join(', ')})`);
-          }
-          identities[ti]!.add(identity);
-          for (const c of plan.valueCols) texts.push(encode(row[c.name], c.kind, () => `scope ${sw.scope}: ${plan.name}.${c.name}`));
-          if (copy) lines[ti]!.push(texts.map(copyField).join('\t'));
-          else texts.forEach((text, i) => t.columns[i]!.push(text));
-          t.rowCount++;
+        } catch (err) {
+          if (err instanceof SyncError) throw err;
+          throw new SyncError('STORE_FAILED', `scope ${sw.scope}: ${plan.name}.${column}: ${errorMessage(err)}`);
         }
       });
-    });
+    }
     if (copy) staged.forEach((t, i) => (t.copyText = lines[i]!.length > 0 ? `${lines[i]!.join('\n')}\n` : ''));
     return staged;
   }

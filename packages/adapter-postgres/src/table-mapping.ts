@@ -157,7 +157,10 @@ export function unnestSource(plan: TablePlan, first: number): string {
  */
 export function applySql(plan: TablePlan, source: { table: string } | { query: string }): string {
   const id = [...plan.scopeCols, ...plan.keyCols];
-  const ctes: string[] = [];
+  // Every read of the target is limited to the batch's scopes, so the primary key's scope prefix
+  // drives it: the cost follows the batch, not the table.
+  const inBatch = `(${columnList(plan.scopeCols, 't')}) IN (SELECT * FROM sc)`;
+  const ctes = [`sc AS MATERIALIZED (${fetchedScopes(plan)})`];
   let from: string;
   if ('query' in source) {
     ctes.push(`s AS MATERIALIZED (${source.query})`);
@@ -169,16 +172,16 @@ export function applySql(plan: TablePlan, source: { table: string } | { query: s
     const sets = plan.valueCols.map((c) => `${c.q} = s.${c.q}`).join(', ');
     // Row-wise IS DISTINCT FROM treats NULL = NULL as equal: an unchanged row is never rewritten.
     ctes.push(
-      `upd AS (UPDATE ${plan.target} AS t SET ${sets} FROM ${from} WHERE ${equal(id, 't', 's')} ` +
+      `upd AS (UPDATE ${plan.target} AS t SET ${sets} FROM ${from} WHERE ${equal(id, 't', 's')} AND ${inBatch} ` +
         `AND (${columnList(plan.valueCols, 't')}) IS DISTINCT FROM (${columnList(plan.valueCols, 's')}) RETURNING 1)`,
     );
   }
   ctes.push(
     `ins AS (INSERT INTO ${plan.target} (${columnList(plan.all)}) SELECT ${columnList(plan.all, 's')} FROM ${from} ` +
-      `WHERE NOT EXISTS (SELECT 1 FROM ${plan.target} AS t WHERE ${equal(id, 't', 's')}) RETURNING 1)`,
+      `WHERE NOT EXISTS (SELECT 1 FROM ${plan.target} AS t WHERE ${equal(id, 't', 's')} AND ${inBatch}) RETURNING 1)`,
   );
   ctes.push(
-    `del AS (DELETE FROM ${plan.target} AS t WHERE (${columnList(plan.scopeCols, 't')}) IN (${fetchedScopes(plan)}) ` +
+    `del AS (DELETE FROM ${plan.target} AS t WHERE ${inBatch} ` +
       `AND NOT EXISTS (SELECT 1 FROM ${from} WHERE ${equal(id, 't', 's')}) RETURNING 1)`,
   );
   const updated = plan.valueCols.length > 0 ? '(SELECT count(*) FROM upd)::int' : '0';

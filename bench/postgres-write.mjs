@@ -1,0 +1,418 @@
+// Postgres write path: the adapter's batch write against (a) a hand-written reference — COPY into
+// a temp table, then one guarded MERGE (plus the delete of missing rows) — and (b) the seed's
+// method — multi-row INSERT … VALUES … ON CONFLICT DO UPDATE without a guard.
+// 100,000 slot rows + 200,000 passenger-type price rows; initial load, unchanged re-sync, 5% changed;
+// on real PostgreSQL (TEST_DATABASE_URL, or the local default when it answers) and on PGlite.
+// Reproduce: pnpm build && node bench/postgres-write.mjs
+// (BENCH_PG_REPEAT=n sets the repetitions per method; the median is reported.)
+import { readFile, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createPostgresStore } from '../packages/adapter-postgres/dist/index.js';
+import { fmt, isMain, prng, table } from './lib.mjs';
+
+// pg and PGlite are the adapter's (dev) dependencies: resolve them from its folder.
+const requireFromAdapter = createRequire(new URL('../packages/adapter-postgres/package.json', import.meta.url));
+const pg = requireFromAdapter('pg');
+const copyFrom = requireFromAdapter('pg-copy-streams').from;
+const { PGlite } = requireFromAdapter('@electric-sql/pglite');
+
+const TITLE = 'Postgres write path';
+const COMMAND = 'pnpm build && node bench/postgres-write.mjs';
+const PRODUCTS = 1_000;
+const SLOTS_PER_SCOPE = 100;
+const SCOPES_PER_BATCH = 100;
+const PAX = ['adult', 'child'];
+const DATE = '2026-11-28';
+const REPEAT = Number(process.env.BENCH_PG_REPEAT ?? 3);
+const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/test';
+
+// ---------------------------------------------------------------- data
+
+/** One fetch per product for one date: the scope's complete truth. */
+function makeWorld(seed) {
+  const random = prng(seed);
+  return Array.from({ length: PRODUCTS }, (_, p) => ({
+    scope: `p${p + 1}:${DATE}`,
+    slots: Array.from({ length: SLOTS_PER_SCOPE }, (_, i) => ({
+      time: `t${String(i).padStart(3, '0')}`,
+      left: Math.floor(random() * 50),
+      prices: { adult: Math.round(2_000 + random() * 20_000) / 100, child: Math.round(1_000 + random() * 10_000) / 100 },
+    })),
+  }));
+}
+
+/** 5% of slots get a new availability and new prices. */
+function changeFivePercent(world, seed) {
+  const random = prng(seed);
+  return world.map((w) => ({
+    scope: w.scope,
+    slots: w.slots.map((s) =>
+      random() < 0.05 ? { time: s.time, left: s.left + 1, prices: { adult: s.prices.adult + 1, child: s.prices.child + 0.5 } } : s,
+    ),
+  }));
+}
+
+const scopeValues = (scope) => {
+  const [product, date] = scope.split(':');
+  return { product_id: Number(product.slice(1)), date };
+};
+const toRows = (slots) => ({
+  slots: slots.map((s) => ({ time: s.time, left_count: s.left })),
+  slot_prices: slots.flatMap((s) => PAX.map((pax) => ({ time: s.time, pax_type: pax, price: s.prices[pax] }))),
+});
+const ROWS_PER_RUN = PRODUCTS * SLOTS_PER_SCOPE * (1 + PAX.length);
+
+const batches = (world) => {
+  const out = [];
+  for (let i = 0; i < world.length; i += SCOPES_PER_BATCH) out.push(world.slice(i, i + SCOPES_PER_BATCH));
+  return out;
+};
+
+const tables = [
+  { name: 'slots', columns: { product_id: 'integer', date: 'date', time: 'text', left_count: 'integer' }, key: ['time'], scope: ['product_id', 'date'] },
+  {
+    name: 'slot_prices',
+    columns: { product_id: 'integer', date: 'date', time: 'text', pax_type: 'text', price: 'numeric(12,2)' },
+    key: ['time', 'pax_type'],
+    scope: ['product_id', 'date'],
+  },
+];
+const ddl = (schema) => [
+  `CREATE SCHEMA ${schema}`,
+  `CREATE TABLE ${schema}.slots (product_id integer NOT NULL, date date NOT NULL, time text NOT NULL, left_count integer, PRIMARY KEY (product_id, date, time))`,
+  `CREATE TABLE ${schema}.slot_prices (product_id integer NOT NULL, date date NOT NULL, time text NOT NULL, pax_type text NOT NULL, price numeric(12,2), PRIMARY KEY (product_id, date, time, pax_type))`,
+];
+
+/**
+ * A batch as every method receives it: each scope's rows already mapped (what a user's `rows`
+ * function returns), so the timed part is the write path alone — wire encoding included.
+ */
+const prepare = (world) =>
+  batches(world).map((batch) => batch.map((w) => ({ scope: w.scope, ...scopeValues(w.scope), rows: toRows(w.slots) })));
+
+/** Positional rows of a prepared batch, for the reference and the seed method. */
+function flatten(batch) {
+  const slots = [];
+  const prices = [];
+  for (const w of batch) {
+    for (const r of w.rows.slots) slots.push([w.product_id, w.date, r.time, r.left_count]);
+    for (const r of w.rows.slot_prices) prices.push([w.product_id, w.date, r.time, r.pax_type, r.price]);
+  }
+  return { slots, prices, products: batch.map((w) => w.product_id) };
+}
+
+// ---------------------------------------------------------------- backends
+
+function pgBackend(url) {
+  const pool = new pg.Pool({ connectionString: url, max: 4 });
+  pool.on('error', () => {});
+  return {
+    name: 'PostgreSQL 15',
+    client: pool,
+    query: (text, params) => pool.query(text, params),
+    async tx(fn) {
+      const conn = await pool.connect();
+      try {
+        await conn.query('BEGIN');
+        const out = await fn({
+          query: (text, params) => conn.query(text, params),
+          copy: (target, text) => pipeline(Readable.from([text]), conn.query(copyFrom(`COPY ${target} FROM STDIN`))),
+        });
+        await conn.query('COMMIT');
+        return out;
+      } catch (err) {
+        await conn.query('ROLLBACK').catch(() => {});
+        throw err;
+      } finally {
+        conn.release();
+      }
+    },
+    async deadTuples(schema) {
+      // pgstattuple scans the heap: exact, unlike the asynchronous statistics counters.
+      await pool.query('CREATE EXTENSION IF NOT EXISTS pgstattuple').catch(() => {});
+      const { rows } = await pool.query(
+        `SELECT (SELECT dead_tuple_count FROM pgstattuple('${schema}.slots')) + (SELECT dead_tuple_count FROM pgstattuple('${schema}.slot_prices')) AS dead`,
+      );
+      return Number(rows[0].dead);
+    },
+    close: () => pool.end(),
+  };
+}
+
+async function pgliteBackend() {
+  const db = await PGlite.create();
+  return {
+    name: 'PGlite 0.5 (PostgreSQL 18, WASM)',
+    client: db,
+    query: (text, params) => db.query(text, params),
+    tx: (fn) =>
+      db.transaction((tx) =>
+        fn({
+          query: (text, params) => tx.query(text, params),
+          copy: (target, text) => tx.query(`COPY ${target} FROM '/dev/blob'`, [], { blob: new Blob([text]) }),
+        }),
+      ),
+    async deadTuples(schema) {
+      // One embedded backend: force its pending statistics out, then read them.
+      await db.query('SELECT pg_stat_force_next_flush()');
+      await db.query('SELECT 1');
+      const { rows } = await db.query(
+        `SELECT coalesce(sum(n_dead_tup), 0)::int AS dead FROM pg_stat_user_tables WHERE schemaname = $1 AND relname IN ('slots', 'slot_prices')`,
+        [schema],
+      );
+      return Number(rows[0].dead);
+    },
+    close: () => db.close(),
+  };
+}
+
+// ---------------------------------------------------------------- methods
+
+const copyText = (rows) => rows.map((r) => r.join('\t')).join('\n') + '\n';
+
+/** (a) Reference: COPY into temp tables, one guarded MERGE per table, one DELETE for missing rows. */
+function referenceMethod(backend, schema) {
+  const scopeFilter = `(t.product_id, t.date) IN (SELECT p, $2::date FROM unnest($1::int[]) AS p)`;
+  return {
+    async writeBatch(batch) {
+      const { slots, prices, products } = flatten(batch);
+      await backend.tx(async (tx) => {
+        await tx.query('CREATE TEMP TABLE ref_slots (product_id integer, date date, time text, left_count integer) ON COMMIT DROP');
+        await tx.query('CREATE TEMP TABLE ref_prices (product_id integer, date date, time text, pax_type text, price numeric(12,2)) ON COMMIT DROP');
+        await tx.copy('ref_slots', copyText(slots));
+        await tx.copy('ref_prices', copyText(prices));
+        await tx.query(`MERGE INTO ${schema}.slots t USING ref_slots s ON t.product_id = s.product_id AND t.date = s.date AND t.time = s.time
+          WHEN MATCHED AND t.left_count IS DISTINCT FROM s.left_count THEN UPDATE SET left_count = s.left_count
+          WHEN NOT MATCHED THEN INSERT VALUES (s.product_id, s.date, s.time, s.left_count)`);
+        await tx.query(`MERGE INTO ${schema}.slot_prices t USING ref_prices s
+          ON t.product_id = s.product_id AND t.date = s.date AND t.time = s.time AND t.pax_type = s.pax_type
+          WHEN MATCHED AND t.price IS DISTINCT FROM s.price THEN UPDATE SET price = s.price
+          WHEN NOT MATCHED THEN INSERT VALUES (s.product_id, s.date, s.time, s.pax_type, s.price)`);
+        // PostgreSQL 15's MERGE has no WHEN NOT MATCHED BY SOURCE: missing rows go in one statement each.
+        await tx.query(
+          `DELETE FROM ${schema}.slots t WHERE ${scopeFilter} AND NOT EXISTS (SELECT 1 FROM ref_slots s WHERE s.product_id = t.product_id AND s.date = t.date AND s.time = t.time)`,
+          [products, DATE],
+        );
+        await tx.query(
+          `DELETE FROM ${schema}.slot_prices t WHERE ${scopeFilter} AND NOT EXISTS (SELECT 1 FROM ref_prices s WHERE s.product_id = t.product_id AND s.date = t.date AND s.time = t.time AND s.pax_type = t.pax_type)`,
+          [products, DATE],
+        );
+      });
+    },
+    close: async () => {},
+  };
+}
+
+/** (b) The seed's method: multi-row VALUES, ON CONFLICT DO UPDATE with no guard, 1,000 rows per statement. */
+function seedMethod(backend, schema) {
+  const upsert = async (tx, rows, target, columns, conflict, set) => {
+    for (let i = 0; i < rows.length; i += 1_000) {
+      const chunk = rows.slice(i, i + 1_000);
+      const params = [];
+      const values = chunk.map((r) => `(${r.map((v) => `$${params.push(v)}`).join(', ')})`);
+      await tx.query(`INSERT INTO ${schema}.${target} (${columns}) VALUES ${values.join(', ')} ON CONFLICT (${conflict}) DO UPDATE SET ${set}`, params);
+    }
+  };
+  return {
+    async writeBatch(batch) {
+      const { slots, prices } = flatten(batch);
+      await backend.tx(async (tx) => {
+        await upsert(tx, slots, 'slots', 'product_id, date, time, left_count', 'product_id, date, time', 'left_count = excluded.left_count');
+        await upsert(tx, prices, 'slot_prices', 'product_id, date, time, pax_type, price', 'product_id, date, time, pax_type', 'price = excluded.price');
+      });
+    },
+    close: async () => {},
+  };
+}
+
+/** The adapter, as a user would configure it: two tables per scope, scope = product + date. */
+function adapterMethod(backend, schema) {
+  const store = createPostgresStore({ client: backend.client, schema, tables, scopeValues, rows: (mapped) => mapped, autoMigrate: true, createTables: false });
+  let fetchedAt = 0;
+  return {
+    async writeBatch(batch) {
+      fetchedAt++;
+      await store.write({ scopes: batch.map((w) => ({ key: `inventory:${w.scope}`, scope: w.scope, job: 'bench', data: w.rows, fetchedAt })) });
+    },
+    close: () => store.close(),
+  };
+}
+
+const METHODS = [
+  ['reference (COPY + guarded MERGE)', referenceMethod],
+  ['adapter', adapterMethod],
+  ['seed (VALUES ON CONFLICT, unguarded)', seedMethod],
+];
+
+// ---------------------------------------------------------------- measurement
+
+/** Rows whose current version was written after `xid` (32-bit xmin; no wraparound within a run). */
+async function rowsWrittenSince(backend, schema, xid) {
+  const { rows } = await backend.query(
+    `SELECT (SELECT count(*) FROM ${schema}.slots WHERE xmin::text::bigint >= $1) + (SELECT count(*) FROM ${schema}.slot_prices WHERE xmin::text::bigint >= $1) AS n`,
+    [xid],
+  );
+  return Number(rows[0].n);
+}
+const currentXid = async (backend) => Number((await backend.query('SELECT (txid_current() % 4294967296)::bigint AS x')).rows[0].x);
+
+async function runMethod(backend, makeMethod, worlds, run) {
+  const schema = `bench_pgw_${process.pid}_${run}`;
+  await backend.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  for (const statement of ddl(schema)) await backend.query(statement);
+  const method = makeMethod(backend, schema);
+  const out = {};
+  try {
+    for (const [scenario, world] of worlds) {
+      const prepared = prepare(world);
+      const xid = await currentXid(backend);
+      const started = performance.now();
+      for (const batch of prepared) await method.writeBatch(batch);
+      const seconds = (performance.now() - started) / 1000;
+      out[scenario] = { seconds, rowsPerSecond: ROWS_PER_RUN / seconds };
+      if (scenario === 'unchanged re-sync') {
+        out[scenario].rewritten = await rowsWrittenSince(backend, schema, xid + 1);
+        out[scenario].dead = await backend.deadTuples(schema);
+      }
+    }
+  } finally {
+    await method.close();
+    await backend.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  }
+  return out;
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function measureBackend(backend) {
+  const initial = makeWorld(42);
+  const worlds = [
+    ['initial load', initial],
+    ['unchanged re-sync', initial],
+    ['5% changed', changeFivePercent(initial, 7)],
+  ];
+  const runs = Object.fromEntries(METHODS.map(([name]) => [name, []]));
+  // Interleave methods across repetitions so drift on a shared machine hits all of them alike.
+  for (let r = 0; r < REPEAT; r++) {
+    for (const [name, make] of METHODS) runs[name].push(await runMethod(backend, make, worlds, `${r}_${METHODS.findIndex(([n]) => n === name)}`));
+  }
+  const result = {};
+  for (const [name] of METHODS) {
+    result[name] = {};
+    for (const [scenario] of worlds) {
+      const samples = runs[name].map((x) => x[scenario]);
+      result[name][scenario] = {
+        rowsPerSecond: median(samples.map((s) => s.rowsPerSecond)),
+        rewritten: samples[0].rewritten,
+        dead: samples[0].dead,
+      };
+    }
+  }
+  return { worlds: worlds.map(([w]) => w), result };
+}
+
+async function reachable(url) {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
+  try {
+    await client.connect();
+    await client.end();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function run() {
+  const url = process.env.TEST_DATABASE_URL ?? DEFAULT_URL;
+  const backends = [];
+  if (await reachable(url)) backends.push(() => pgBackend(url));
+  backends.push(() => pgliteBackend());
+
+  const rows = [];
+  const results = [];
+  const verdicts = [];
+  let skippedPg = backends.length === 1;
+  for (const make of backends) {
+    const backend = await make();
+    try {
+      const { worlds, result } = await measureBackend(backend);
+      const ref = result[METHODS[0][0]];
+      const seed = result[METHODS[2][0]];
+      for (const [name] of METHODS) {
+        for (const scenario of worlds) {
+          const r = result[name][scenario];
+          const vsRef = r.rowsPerSecond / ref[scenario].rowsPerSecond;
+          const vsSeed = r.rowsPerSecond / seed[scenario].rowsPerSecond;
+          results.push({ backend: backend.name, method: name, scenario, ...r, vsReference: vsRef, vsSeed });
+          rows.push([
+            backend.name,
+            name,
+            scenario,
+            fmt.int(r.rowsPerSecond),
+            fmt.ratio(vsRef, 2),
+            fmt.ratio(vsSeed, 2),
+            scenario === 'unchanged re-sync' ? fmt.int(r.rewritten) : '',
+            scenario === 'unchanged re-sync' ? fmt.int(r.dead) : '',
+          ]);
+        }
+      }
+      const adapter = result.adapter;
+      for (const scenario of worlds) {
+        const vsRef = adapter[scenario].rowsPerSecond / ref[scenario].rowsPerSecond;
+        const vsSeed = adapter[scenario].rowsPerSecond / seed[scenario].rowsPerSecond;
+        verdicts.push({ backend: backend.name, scenario, vsRef, vsSeed });
+      }
+      verdicts.push({ backend: backend.name, rewritten: adapter['unchanged re-sync'].rewritten, dead: adapter['unchanged re-sync'].dead });
+    } finally {
+      await backend.close();
+    }
+  }
+
+  const missed = [];
+  for (const v of verdicts) {
+    if (v.scenario) {
+      if (v.vsRef < 0.8) missed.push(`${v.backend}, ${v.scenario}: adapter ${v.vsRef.toFixed(2)}× reference (target ≥ 0.8×)`);
+      if (v.vsSeed < 4) missed.push(`${v.backend}, ${v.scenario}: adapter ${v.vsSeed.toFixed(2)}× seed (target ≥ 4×)`);
+    } else if (v.rewritten !== 0 || v.dead !== 0) {
+      missed.push(`${v.backend}: unchanged re-sync rewrote ${v.rewritten} rows, left ${v.dead} dead tuples (target 0 / 0)`);
+    }
+  }
+  const markdown =
+    `Data: ${fmt.int(PRODUCTS * SLOTS_PER_SCOPE)} slot rows + ${fmt.int(PRODUCTS * SLOTS_PER_SCOPE * PAX.length)} passenger-type price rows ` +
+    `(${PRODUCTS} scopes = product × date, ${SLOTS_PER_SCOPE} slots each, prices \`numeric(12,2)\`), written in transactions of ${SCOPES_PER_BATCH} scopes ` +
+    `(${fmt.int(ROWS_PER_RUN / (PRODUCTS / SCOPES_PER_BATCH))} rows). rows/s counts slot + price rows; median of ${REPEAT} runs per method, methods interleaved. ` +
+    'Reference (a): COPY into temp tables, one `MERGE … WHEN MATCHED AND … IS DISTINCT FROM …` per table, and (PostgreSQL 15 has no `WHEN NOT MATCHED BY SOURCE`) one `DELETE` of missing rows per table. ' +
+    'Seed (b): multi-row `INSERT … VALUES … ON CONFLICT DO UPDATE` (1,000 rows per statement), no guard, no delete. ' +
+    'The adapter also takes per-scope advisory locks and records key freshness in the same transaction. ' +
+    'Rows arrive already mapped (what a `rows` function returns); the timed part is wire encoding, staging, apply and commit. ' +
+    '"rewritten" counts rows whose `xmin` changed during the unchanged re-sync; "dead" is `pgstattuple` on PostgreSQL, `n_dead_tup` after a forced stats flush on PGlite.' +
+    (skippedPg ? '\n\n**PostgreSQL was not reachable in this run: PGlite only.**' : '') +
+    '\n\n' +
+    table(['backend', 'method', 'scenario', 'rows/s', 'vs reference', 'vs seed', 'rows rewritten', 'dead tuples'], rows) +
+    '\n\n' +
+    `Targets — adapter ≥ 0.8× reference, ≥ 4× seed, 0 rows rewritten and 0 dead tuples after an unchanged re-sync: **${missed.length === 0 ? 'met' : 'missed'}**.` +
+    (missed.length > 0 ? `\n\n${missed.map((m) => `- missed: ${m}`).join('\n')}` : '');
+  return { id: 'postgres-write', title: TITLE, command: COMMAND, markdown, results };
+}
+
+/** Standalone: print the section and replace only this section of BENCHMARKS.md. */
+async function writeSection(out) {
+  const file = new URL('../BENCHMARKS.md', import.meta.url);
+  const section = `## ${out.title}\n\nReproduce: \`${out.command}\`\n\n${out.markdown}\n`;
+  let text = await readFile(file, 'utf8').catch(() => '# Benchmarks\n');
+  const start = text.indexOf(`## ${out.title}\n`);
+  if (start === -1) text = `${text.trimEnd()}\n\n${section}`;
+  else {
+    const next = text.indexOf('\n## ', start + 1);
+    text = `${text.slice(0, start)}${section}${next === -1 ? '' : text.slice(next)}`;
+  }
+  await writeFile(file, text);
+}
+
+if (isMain(import.meta)) {
+  const out = await run();
+  console.log(out.markdown);
+  await writeSection(out);
+}
