@@ -12,4 +12,6 @@ export const workspaceAliases = [
   { find: /^@tidesync\/core$/, replacement: src('core/src/index.ts') },
   { find: /^@tidesync\/adapter-memory$/, replacement: src('adapter-memory/src/index.ts') },
   { find: /^@tidesync\/adapter-postgres$/, replacement: src('adapter-postgres/src/index.ts') },
+  { find: /^@tidesync\/nestjs\/health$/, replacement: src('nest-module/src/health/index.ts') },
+  { find: /^@tidesync\/nestjs$/, replacement: src('nest-module/src/index.ts') },
 ];

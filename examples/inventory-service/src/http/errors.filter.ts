@@ -1,0 +1,33 @@
+import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import { StorageUnavailableError } from '../database.js';
+
+/**
+ * HTTP errors pass through as Nest renders them. A database that is away answers 503 (the client
+ * may retry); anything else is a bug: 500 with no internals in the body, the cause in the log.
+ */
+@Catch()
+export class ErrorsFilter implements ExceptionFilter {
+  private readonly logger = new Logger('Http');
+
+  catch(error: unknown, host: ArgumentsHost): void {
+    const res = host.switchToHttp().getResponse<{ status(code: number): { json(body: unknown): void } }>();
+    if (error instanceof HttpException) {
+      const body = error.getResponse();
+      res.status(error.getStatus()).json(typeof body === 'string' ? { statusCode: error.getStatus(), message: body } : body);
+      return;
+    }
+    // body-parser's errors (malformed JSON, too large) carry their own 4xx status.
+    const status = (error as { status?: unknown; type?: unknown }).status;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      res.status(status).json({ statusCode: status, message: (error as Error).message });
+      return;
+    }
+    if (error instanceof StorageUnavailableError) {
+      this.logger.warn(error.message);
+      res.status(503).json({ statusCode: 503, message: 'the database is unavailable; retry shortly' });
+      return;
+    }
+    this.logger.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    res.status(500).json({ statusCode: 500, message: 'internal error' });
+  }
+}

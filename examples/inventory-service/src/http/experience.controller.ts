@@ -1,0 +1,38 @@
+import { Controller, Get, Inject, NotFoundException, Param, Query } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { addMonths, dateIn } from '../calendar.js';
+import type { DatePrice, Slot } from '../inventory-queries.js';
+import { SERVICE_RUNTIME } from '../tokens.js';
+import type { ServiceRuntime } from '../runtime.js';
+import { datesResponseSchema, slotsResponseSchema } from './openapi.js';
+import { ZodPipe, dateQuery, productIdParam } from './validation.js';
+
+@ApiTags('experience')
+@Controller('experience')
+export class ExperienceController {
+  constructor(@Inject(SERVICE_RUNTIME) private readonly runtime: ServiceRuntime) {}
+
+  private async known(productId: number): Promise<void> {
+    if (!(await this.runtime.products.get(productId))) throw new NotFoundException(`product ${productId} is not synced (POST /api/v1/products to add it)`);
+  }
+
+  @Get(':id/slots')
+  @ApiOperation({ summary: 'Slots of a product on one date, sorted by start time' })
+  @ApiParam({ name: 'id', description: 'product id', example: 14 })
+  @ApiQuery({ name: 'date', description: 'YYYY-MM-DD', example: '2026-12-01' })
+  @ApiOkResponse({ schema: slotsResponseSchema })
+  async slots(@Param('id', new ZodPipe(productIdParam, 'id')) productId: number, @Query('date', new ZodPipe(dateQuery, 'date')) date: string): Promise<Slot[]> {
+    await this.known(productId);
+    return this.runtime.queries.slotsOn(productId, date);
+  }
+
+  @Get(':id/dates')
+  @ApiOperation({ summary: 'Dates from today to two months ahead with seats left, each with its lowest price' })
+  @ApiParam({ name: 'id', description: 'product id', example: 14 })
+  @ApiOkResponse({ schema: datesResponseSchema })
+  async dates(@Param('id', new ZodPipe(productIdParam, 'id')) productId: number): Promise<{ dates: DatePrice[] }> {
+    await this.known(productId);
+    const today = dateIn(this.runtime.now(), this.runtime.config.timezone);
+    return { dates: await this.runtime.queries.availableDates(productId, today, addMonths(today, 2)) };
+  }
+}

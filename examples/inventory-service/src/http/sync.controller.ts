@@ -1,0 +1,81 @@
+import { Body, Controller, Get, HttpCode, Inject, Patch, Post, Query, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { SyncEngine } from '@tidesync/nestjs';
+import type { ServiceRuntime } from '../runtime.js';
+import { SERVICE_RUNTIME } from '../tokens.js';
+import { AdminTokenGuard } from './admin-token.guard.js';
+import { triggerBodySchema } from './openapi.js';
+import { ZodPipe, forceQuery, triggerBody } from './validation.js';
+
+const iso = (at: number | undefined) => (at === undefined ? null : new Date(at).toISOString());
+
+@ApiTags('sync')
+@Controller('sync')
+export class SyncController {
+  constructor(
+    @Inject(SyncEngine) private readonly engine: SyncEngine,
+    @Inject(SERVICE_RUNTIME) private readonly runtime: ServiceRuntime,
+  ) {}
+
+  @Patch('pause')
+  @UseGuards(AdminTokenGuard)
+  @ApiBearerAuth()
+  @ApiOperation({ summary: 'Stop fetching (persisted: a restart stays paused); force=true also aborts requests in flight' })
+  @ApiQuery({ name: 'force', required: false, enum: ['true', 'false'] })
+  async pause(@Query('force', new ZodPipe(forceQuery, 'force')) force: boolean) {
+    await this.engine.pause(undefined, { force });
+    return { paused: true, force };
+  }
+
+  @Patch('resume')
+  @UseGuards(AdminTokenGuard)
+  @ApiBearerAuth()
+  async resume() {
+    await this.engine.resume();
+    return { paused: false };
+  }
+
+  @Post('trigger')
+  @HttpCode(202)
+  @UseGuards(AdminTokenGuard)
+  @ApiBearerAuth()
+  @ApiOperation({ summary: 'Plan a cadence (or all) now, fetching its keys even if fresh' })
+  @ApiBody({ schema: triggerBodySchema, required: false })
+  async trigger(@Body(new ZodPipe(triggerBody, 'body')) body: { job?: 'today' | 'week' | 'month' }) {
+    await this.engine.trigger(body.job);
+    return { triggered: body.job ?? 'all' };
+  }
+
+  @Get('status')
+  @ApiOperation({ summary: 'Per cadence: ticks, queue, outcomes, budget and freshness' })
+  async status() {
+    const s = await this.engine.status();
+    const perJob = this.runtime.requestsInWindow();
+    return {
+      state: s.state,
+      paused: s.paused,
+      budget: s.budget && { ...s.budget, frozenUntil: iso(s.budget.frozenUntil) },
+      deadLetters: s.deadLetters,
+      pendingWrites: s.pendingWrites,
+      cadences: s.jobs.map((j) => ({
+        name: j.name,
+        schedule: j.schedule,
+        timezone: j.timezone,
+        freshForMs: j.freshForMs,
+        paused: j.paused,
+        nextTickAt: iso(j.nextTickAt),
+        lastTickAt: iso(j.lastTickAt),
+        queued: j.queued,
+        inFlight: j.inFlight,
+        done: j.done,
+        failed: j.failed,
+        retried: j.retried,
+        deadLettered: j.deadLettered,
+        budgetUsed: perJob[j.name] ?? 0,
+        freshness: j.freshness,
+        deadlineMisses: j.deadlineMisses,
+        lastMissAt: iso(j.lastMissAt),
+      })),
+    };
+  }
+}

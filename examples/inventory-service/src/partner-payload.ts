@@ -1,0 +1,58 @@
+/**
+ * The partner's answer for one product on one date (see partner-api.md), as a zod schema the
+ * engine runs on every fetched payload before anything is written. A payload that fails it is
+ * rejected whole: the scope keeps its previous rows and the key is retried later.
+ */
+import { z } from 'zod';
+
+const money = z.number().finite().nonnegative();
+const count = z.number().int().nonnegative();
+const maybe = <T extends z.ZodType>(schema: T) => schema.nullish().transform((v) => v ?? undefined);
+
+export const partnerPrice = z.object({
+  finalPrice: money,
+  originalPrice: money,
+  discount: maybe(z.number().finite()),
+  currencyCode: z.string().regex(/^[A-Z]{3}$/, 'expected an ISO 4217 currency code'),
+});
+
+export const partnerPax = z.object({
+  type: z.string().min(1).max(100),
+  name: maybe(z.string().max(200)),
+  description: maybe(z.string().max(500)),
+  min: maybe(count),
+  max: maybe(count),
+  remaining: count,
+  isPrimary: maybe(z.boolean()),
+  price: partnerPrice,
+});
+
+const time = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected HH:mm');
+
+export const partnerSlot = z.object({
+  startDate: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected YYYY-MM-DD'),
+  startTime: time,
+  endTime: time,
+  providerSlotId: z.string().min(1).max(200),
+  remaining: count,
+  currencyCode: z.string().regex(/^[A-Z]{3}$/, 'expected an ISO 4217 currency code'),
+  variantId: z.number().int(),
+  paxAvailability: z.array(partnerPax).min(1),
+});
+
+/** One scope's payload. Duplicate identities are rejected here, so one bad scope cannot sink a whole batch. */
+export const partnerSlots = z.array(partnerSlot).superRefine((slots, ctx) => {
+  const times = new Set<string>();
+  slots.forEach((slot, i) => {
+    if (times.has(slot.startTime)) ctx.addIssue({ code: 'custom', path: [i, 'startTime'], message: `two slots start at ${slot.startTime}` });
+    times.add(slot.startTime);
+    const types = new Set<string>();
+    slot.paxAvailability.forEach((pax, j) => {
+      if (types.has(pax.type)) ctx.addIssue({ code: 'custom', path: [i, 'paxAvailability', j, 'type'], message: `passenger type ${pax.type} listed twice` });
+      types.add(pax.type);
+    });
+  });
+});
+
+export type PartnerSlot = z.output<typeof partnerSlot>;
+export type PartnerPax = z.output<typeof partnerPax>;

@@ -1,0 +1,156 @@
+/**
+ * Builds and starts the whole service: partner (configured, or the built-in simulator), database
+ * (configured PostgreSQL, or embedded PGlite), the tidesync engine with the three cadences, and the
+ * Nest HTTP API. `main.ts` calls it with the environment's configuration; tests call it directly.
+ */
+import 'reflect-metadata';
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { type INestApplication, Logger, type LogLevel } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { createHttpSource, type HttpSource, type RetryPolicy } from '@tidesync/core';
+import { SyncEngine } from '@tidesync/nestjs';
+import { AppModule } from './app.module.js';
+import { inventoryJobs } from './cadences.js';
+import type { ServiceConfig } from './config.js';
+import { openDb, type Db } from './database.js';
+import { ErrorsFilter } from './http/errors.filter.js';
+import { InventoryQueries } from './inventory-queries.js';
+import { createInventoryStore, type InventoryTask } from './inventory-store.js';
+import { ProductsRepository } from './products-repository.js';
+import { ServiceRuntime } from './runtime.js';
+import { createPartnerSimulator, type PartnerSimulator } from './simulator/partner-simulator.js';
+
+export interface ServiceOptions {
+  config: ServiceConfig;
+  /** Knobs for tests; production leaves them alone. */
+  rateWindowMs?: number;
+  partnerTimeoutMs?: number;
+  retry?: Partial<RetryPolicy>;
+  flushMs?: number;
+  drainMs?: number;
+  /** Nest log levels, or false for silence. Default: from LOG_LEVEL. */
+  logLevels?: LogLevel[] | false;
+  /** Listen on this host (default 127.0.0.1 in tests, all interfaces in main). */
+  host?: string;
+}
+
+export interface InventoryService {
+  app: INestApplication;
+  /** `http://host:port/api/v1` */
+  url: string;
+  engine: SyncEngine;
+  db: Db;
+  runtime: ServiceRuntime;
+  /** The built-in simulator, when no PARTNER_API was configured. */
+  simulator: PartnerSimulator | undefined;
+  close(): Promise<void>;
+}
+
+const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
+
+export function logLevels(level: ServiceConfig['logLevel']): LogLevel[] {
+  const wanted = level === 'info' ? 'log' : level;
+  return LEVELS.slice(0, LEVELS.indexOf(wanted) + 1);
+}
+
+/** A URL safe for logs: no user info, no query (tokens sometimes travel there). */
+const describeUrl = (url: string) => {
+  const u = new URL(url);
+  return `${u.protocol}//${u.host}${u.pathname}`;
+};
+
+export async function startInventoryService(options: ServiceOptions): Promise<InventoryService> {
+  const { config } = options;
+  if (options.logLevels !== undefined) Logger.overrideLogger(options.logLevels);
+  const logger = new Logger('InventoryService');
+  const rateWindowMs = options.rateWindowMs ?? 60_000;
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const cleanup = async () => {
+    for (const fn of cleanups.splice(0).reverse()) await fn().catch((err: unknown) => logger.warn(`shutdown step failed: ${(err as Error).message}`));
+  };
+
+  try {
+    let simulator: PartnerSimulator | undefined;
+    let partnerUrl = config.partnerApi;
+    let partnerToken = config.partnerToken;
+    if (!partnerUrl) {
+      partnerToken ??= randomBytes(12).toString('hex');
+      simulator = createPartnerSimulator({ token: partnerToken, limit: 30, windowMs: 60_000, keepArrivals: false });
+      partnerUrl = await simulator.start();
+      cleanups.push(() => simulator!.close());
+      const products = simulator.products().map((p) => `${p.productId} (${p.days.join(',')})`);
+      logger.log(`partner: built-in simulator at ${partnerUrl} — products ${products.join(', ')}, 30 requests/min (set PARTNER_API to use a real partner)`);
+    } else {
+      logger.log(`partner: ${describeUrl(partnerUrl)}${partnerToken ? ' (x-api-key set)' : ' (no PARTNER_API_TOKEN set)'}`);
+    }
+
+    const db = await openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, onPoolError: (m) => logger.warn(`database connection lost: ${m}`) });
+    cleanups.push(() => db.close());
+    logger.log(`database: ${db.description}, schema "${config.databaseSchema}"${db.kind === 'pglite' ? ' (set DATABASE_URL to use PostgreSQL)' : ''}`);
+
+    const products = new ProductsRepository(db, config.databaseSchema);
+    await products.init();
+    for (const seed of config.products) await products.create(seed);
+    if (simulator && config.products.length === 0 && (await products.count()) === 0) {
+      for (const p of simulator.products()) await products.create({ productId: p.productId, days: p.days });
+      logger.log(`products: seeded the simulator's catalog (${simulator.products().map((p) => p.productId).join(', ')})`);
+    }
+
+    const store = createInventoryStore(db.client, config.databaseSchema);
+    cleanups.push(() => store.close());
+    const source: HttpSource<InventoryTask> = createHttpSource<InventoryTask>({
+      baseUrl: partnerUrl,
+      path: (task) => `/${task.payload.productId}?date=${task.payload.date}`,
+      headers: partnerToken ? { 'x-api-key': partnerToken } : {},
+      rateLimitReset: ({ body }) => {
+        const reset = (body as { rateLimitState?: { reset?: unknown } } | undefined)?.rateLimitState?.reset;
+        return typeof reset === 'number' && Number.isFinite(reset) ? reset : undefined;
+      },
+      ...(options.partnerTimeoutMs ? { timeoutMs: options.partnerTimeoutMs } : {}),
+    });
+    cleanups.push(() => source.close());
+
+    const runtime = new ServiceRuntime(config, db, products, new InventoryQueries(db, config.databaseSchema), rateWindowMs);
+    const levels = options.logLevels ?? logLevels(config.logLevel);
+    const app = await NestFactory.create(
+      AppModule.register(runtime, {
+        source,
+        store,
+        jobs: inventoryJobs(config, products),
+        rateLimit: { limit: config.rateLimitPerMinute, windowMs: rateWindowMs },
+        timezone: config.timezone,
+        batchSize: config.batchSize,
+        ...(options.flushMs !== undefined ? { flushMs: options.flushMs } : {}),
+        ...(options.drainMs !== undefined ? { drainMs: options.drainMs } : {}),
+        ...(options.retry ? { retry: options.retry as RetryPolicy } : {}),
+      }),
+      { logger: levels, abortOnError: false },
+    );
+    // Closing the app stops the engine (draining in-flight fetches) before the database goes.
+    cleanups.push(() => app.close());
+    app.setGlobalPrefix('api/v1');
+    app.useGlobalFilters(new ErrorsFilter());
+    const engine = app.get(SyncEngine);
+    runtime.attach(engine);
+    const document = SwaggerModule.createDocument(
+      app,
+      new DocumentBuilder()
+        .setTitle('inventory-service')
+        .setDescription('Slots and prices of the partner, kept fresh by tidesync (three cadences under one rate budget).')
+        .setVersion('1')
+        .addBearerAuth()
+        .build(),
+    );
+    SwaggerModule.setup('api/v1/docs', app, document);
+
+    await app.listen(config.port, options.host ?? '127.0.0.1');
+    const { port } = app.getHttpServer().address() as AddressInfo;
+    const url = `http://127.0.0.1:${port}/api/v1`;
+    return { app, url, engine, db, runtime, simulator, close: cleanup };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}

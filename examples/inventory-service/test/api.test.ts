@@ -1,0 +1,152 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addDays, addMonths, dateIn, weekdayOf } from '../src/calendar.js';
+import { backends, boot, converged, coveredKeys, eventually, expectedSlots, testDatabase, type Harness, type TestDatabase } from './helpers.js';
+
+const ADMIN = 'admin-secret-123';
+const auth = { authorization: `Bearer ${ADMIN}` };
+
+describe.each(backends)('HTTP API on %s', (backend) => {
+  let h: Harness;
+  let db: TestDatabase;
+
+  beforeAll(async () => {
+    db = await testDatabase(backend);
+    h = await boot({ db, env: { SYNC_ADMIN_TOKEN: ADMIN } });
+    await eventually(() => converged(h), 30_000);
+  });
+  afterAll(async () => {
+    await h?.close();
+    await db?.drop();
+  });
+
+  it('serves every covered product and date exactly as the partner has it (shape, order, price rule)', async () => {
+    await converged(h);
+    const day14 = coveredKeys().find((k) => k.productId === 14)!;
+    const { body } = await h.get(`/experience/14/slots?date=${day14.date}`);
+    expect(body.length).toBe(4);
+    expect(body.map((s: { startTime: string }) => s.startTime)).toEqual(['09:00', '11:00', '14:00', '16:30']);
+    expect(Object.keys(body[0]).sort()).toEqual(['paxAvailability', 'price', 'remaining', 'startDate', 'startTime']);
+    // The primary (Adult) price, not the lower Child price.
+    expect(body[0].price.finalPrice).toBe(body[0].paxAvailability.find((p: { type: string }) => p.type.startsWith('ADULT')).price.finalPrice);
+  });
+
+  it('prices a slot without a primary passenger type at its lowest final price, as a decimal', async () => {
+    const { productId, date } = coveredKeys().find((k) => k.productId === 16)!;
+    h.sim.update(productId, date, (slots) =>
+      slots.map((s) => ({ ...s, paxAvailability: s.paxAvailability.map((p, i) => ({ ...p, isPrimary: undefined, price: { ...p.price, finalPrice: i === 0 ? 99.95 : 12.345 } })) })),
+    );
+    await h.request('POST', '/sync/trigger', { job: 'month' }, auth);
+    await h.request('POST', '/sync/trigger', { job: 'today' }, auth);
+    await eventually(async () => {
+      const { body } = await h.get(`/experience/${productId}/slots?date=${date}`);
+      expect(body[0].price.finalPrice).toBe(12.345);
+      expect(body).toEqual(expectedSlots(h.sim.truth(productId, date)));
+    });
+  });
+
+  it('lists available dates for two months with the lowest available slot price', async () => {
+    const { status, body } = await h.get('/experience/14/dates');
+    expect(status).toBe(200);
+    const today = dateIn(Date.now(), 'UTC');
+    const expected = coveredKeys()
+      .filter((k) => k.productId === 14)
+      .flatMap(({ date }) => {
+        const open = expectedSlots(h.sim.truth(14, date)).filter((s) => s.remaining > 0);
+        if (open.length === 0) return [];
+        const cheapest = open.reduce((a, b) => (b.price.finalPrice < a.price.finalPrice ? b : a));
+        return [{ date, price: cheapest.price }];
+      });
+    expect(body.dates).toEqual(expected);
+    for (const d of body.dates) expect(d.date >= today && d.date <= addMonths(today, 2)).toBe(true);
+  });
+
+  it('answers [] for a known product on a day it has no slots, 404 for an unknown product', async () => {
+    let date = dateIn(Date.now(), 'UTC');
+    while (weekdayOf(date) !== 'Fri') date = addDays(date, 1);
+    expect(await h.get(`/experience/14/slots?date=${date}`)).toEqual({ status: 200, body: [] });
+    expect((await h.get(`/experience/999/slots?date=${date}`)).status).toBe(404);
+  });
+
+  it.each([
+    ['an impossible date', '/experience/14/slots?date=2025-02-30'],
+    ['a date without leading zeros', '/experience/14/slots?date=2025-3-5'],
+    ['a date with a time', '/experience/14/slots?date=2025-03-05T00:00'],
+    ['a missing date', '/experience/14/slots'],
+    ['two dates', '/experience/14/slots?date=2025-03-05&date=2025-03-06'],
+    ['a non-numeric id', '/experience/abc/slots?date=2025-03-05'],
+    ['a negative id', '/experience/-4/slots?date=2025-03-05'],
+    ['a non-numeric id on dates', '/experience/1e3/dates'],
+  ])('rejects %s with 400 and a message', async (_what, path) => {
+    const res = await h.get(path);
+    expect(res.status).toBe(400);
+    expect(typeof res.body.message).toBe('string');
+  });
+
+  it.each([
+    ['a body that is not JSON', '{"productId": 17,', 400],
+    ['a string product id', { productId: '17', days: ['Mon'] }, 400],
+    ['an unknown weekday', { productId: 17, days: ['Monday'] }, 400],
+    ['no days', { productId: 17, days: [] }, 400],
+    ['an unknown field', { productId: 17, days: ['Mon'], price: 3 }, 400],
+  ])('rejects a product with %s', async (_what, body, status) => {
+    const res = await h.request('POST', '/products', body, auth);
+    expect(res.status).toBe(status);
+  });
+
+  it('guards control and product-changing endpoints with the admin token, and never echoes it', async () => {
+    for (const [method, path, body] of [
+      ['PATCH', '/sync/pause', undefined],
+      ['PATCH', '/sync/resume', undefined],
+      ['POST', '/sync/trigger', {}],
+      ['POST', '/products', { productId: 17, days: ['Mon'] }],
+      ['PATCH', '/products/14', { days: ['Mon'] }],
+      ['DELETE', '/products/14', undefined],
+    ] as const) {
+      const none = await h.request(method, path, body);
+      const wrong = await h.request(method, path, body, { authorization: 'Bearer nope' });
+      expect([none.status, wrong.status]).toEqual([401, 401]);
+      expect(JSON.stringify(wrong.body)).not.toContain(ADMIN);
+    }
+    expect((await h.get('/products')).status).toBe(200);
+    expect((await h.get('/sync/status')).status).toBe(200);
+    expect((await h.request('PATCH', '/sync/resume', undefined, auth)).status).toBe(200);
+  });
+
+  it('adds a product and plans its keys at once; updates and deletes it', async () => {
+    const before = h.sim.arrivals.length;
+    const created = await h.request('POST', '/products', { productId: 14_000, days: ['Wed', 'Mon'] }, auth);
+    // Product 14000 is unknown to the partner (404, permanent): the point is that it is requested now.
+    expect(created).toEqual({ status: 201, body: { productId: 14_000, days: ['Mon', 'Wed'] } });
+    await eventually(() => expect(h.sim.arrivals.slice(before).some((a) => a.productId === 14_000)).toBe(true), 10_000);
+    expect((await h.request('POST', '/products', { productId: 14_000, days: ['Mon'] }, auth)).status).toBe(409);
+    expect(await h.request('PATCH', '/products/14000', { days: ['Sun'] }, auth)).toEqual({ status: 200, body: { productId: 14_000, days: ['Sun'] } });
+    expect((await h.get('/products/14000')).body.days).toEqual(['Sun']);
+    expect((await h.request('DELETE', '/products/14000', undefined, auth)).status).toBe(204);
+    expect((await h.get('/products/14000')).status).toBe(404);
+    expect((await h.request('PATCH', '/products/abc', { days: ['Sun'] }, auth)).status).toBe(400);
+    expect((await h.get('/products')).body.map((p: { productId: number }) => p.productId)).toEqual([14, 15, 16]);
+  });
+
+  it('reports per-cadence status, health and the OpenAPI docs; the partner token appears nowhere', async () => {
+    const { body } = await h.get('/sync/status');
+    expect(body.cadences.map((c: { name: string }) => c.name)).toEqual(['today', 'week', 'month']);
+    const today = body.cadences[0];
+    for (const field of ['nextTickAt', 'lastTickAt', 'queued', 'inFlight', 'done', 'failed', 'deadLettered', 'budgetUsed', 'freshness', 'deadlineMisses']) {
+      expect(today).toHaveProperty(field);
+    }
+    expect(today.freshForMs).toBe(15 * 60_000);
+    expect(body.cadences[1].freshForMs).toBe(4 * 3_600_000);
+    expect(body.cadences[2].freshForMs).toBe(86_400_000);
+    const health = await h.get('/health');
+    expect(health.status).toBe(200);
+    expect(health.body.info.sync.store).toBe('up');
+    const docs = await h.get('/docs');
+    expect(docs.status).toBe(200);
+    expect(String(docs.body)).toContain('swagger');
+    expect(JSON.stringify([body, health.body])).not.toContain(h.sim.token!);
+  });
+
+  it('trigger rejects an unknown cadence', async () => {
+    expect((await h.request('POST', '/sync/trigger', { job: 'hourly' }, auth)).status).toBe(400);
+  });
+});
