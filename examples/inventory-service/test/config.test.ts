@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+
+describe('configuration from the environment', () => {
+  it('has the documented defaults with nothing set', () => {
+    const c = loadConfig({ DATABASE_URL: '', PARTNER_API: '' });
+    expect(c).toMatchObject({
+      port: 4200,
+      partnerApi: undefined,
+      databaseUrl: undefined,
+      rateLimitPerMinute: 30,
+      batchSize: 5,
+      timezone: 'UTC',
+      cron: { today: '*/15 * * * *', week: '0 */4 * * *', month: '0 0 * * *' },
+      weekDays: 7,
+      monthDays: 30,
+      products: [],
+      adminToken: undefined,
+    });
+  });
+
+  it('reads products, seconds-field crons and a time zone', () => {
+    const c = loadConfig({ PRODUCTS: '14:Mon,Tue,Wed; 15:Sun', SYNC_TODAY_CRON: '*/10 * * * * *', SYNC_TIMEZONE: 'Asia/Singapore' });
+    expect(c.products).toEqual([
+      { productId: 14, days: ['Mon', 'Tue', 'Wed'] },
+      { productId: 15, days: ['Sun'] },
+    ]);
+    expect(c.cron.today).toBe('*/10 * * * * *');
+  });
+
+  it.each([
+    ['PORT', 'http'],
+    ['RATE_LIMIT_PER_MINUTE', '0'],
+    ['BATCH_SIZE', '2.5'],
+    ['PARTNER_API', 'not a url'],
+    ['DATABASE_URL', 'mysql://x'],
+    ['SYNC_TIMEZONE', 'Mars/Base'],
+    ['SYNC_TODAY_CRON', '*/15 * *'],
+    ['SYNC_WEEK_CRON', '0 */4 * * * * *'],
+    ['SYNC_MONTH_DAYS', '-3'],
+    ['PRODUCTS', '14:Monday'],
+    ['PRODUCTS', '14:Mon;14:Tue'],
+    ['LOG_LEVEL', 'loud'],
+  ])('stops on a bad %s (%s) with a message naming it', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`${name}: `));
+  });
+
+  it('never puts a database password in the message', () => {
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://u:hunter22@h/db', PORT: 'x' })).toThrow(/PORT/);
+    try {
+      loadConfig({ DATABASE_URL: 'mysql://u:hunter22@h/db' });
+    } catch (err) {
+      expect((err as Error).message).not.toContain('hunter22');
+    }
+  });
+});
