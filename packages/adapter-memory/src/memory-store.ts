@@ -74,8 +74,10 @@ export function createMemoryStore<D = unknown>(options: MemoryStoreOptions<D> = 
     async write(batch) {
       const result: WriteResult = emptyWriteResult();
       const replaced = new Map<string, Map<string, StoredRow>>();
-      for (const scope of batch.scopes) {
-        const previous = replaced.get(scope.scope) ?? data.get(scope.scope) ?? new Map<string, StoredRow>();
+      // A scope named twice: its last occurrence is the truth.
+      const lastOfScope = new Map(batch.scopes.map((s) => [s.scope, s]));
+      for (const scope of lastOfScope.values()) {
+        const previous = data.get(scope.scope) ?? new Map<string, StoredRow>();
         const next = new Map<string, StoredRow>();
         for (const row of toRows(scope.data, scope.scope)) {
           const id = rowKey(row);

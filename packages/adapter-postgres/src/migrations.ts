@@ -62,7 +62,7 @@ export class SchemaVersionError extends SyncError {
   readonly supported: number;
 
   constructor(schema: string, found: number, supported: number) {
-    super('STORE_FAILED', `schema "${schema}" is at version ${found}, newer than this @tidesync/adapter-postgres supports (${supported}); upgrade the package`);
+    super('STORE_SCHEMA', `schema "${schema}" is at version ${found}, newer than this @tidesync/adapter-postgres supports (${supported}); upgrade the package`);
     this.name = 'SchemaVersionError';
     this.found = found;
     this.supported = supported;

@@ -28,6 +28,7 @@ import {
   type Store,
   type WriteBatch,
   type WriteResult,
+  functionOption as fn,
 } from '@tidesync/core';
 import { z } from 'zod';
 import { createDatabase, loadPgCopyStreams, redactConnectionString, type Database, type Queryable, type Tx } from './database.js';
@@ -93,7 +94,6 @@ export interface PostgresStore<D = unknown> extends Store<D> {
   readonly schema: string;
 }
 
-const fn = <T>(what: string) => z.custom<T>((v) => typeof v === 'function', { message: `expected ${what}` });
 
 const optionsSchema = z
   .object({
@@ -182,7 +182,7 @@ export function createPostgresStore<D = unknown>(options: PostgresStoreOptions<D
     }
     if (version > LATEST_VERSION) throw new SchemaVersionError(schema, version, LATEST_VERSION);
     if (version < LATEST_VERSION) {
-      throw new SyncError('STORE_FAILED', `schema "${schema}" is at version ${version}, this code needs ${LATEST_VERSION}: call store.migrate() or pass autoMigrate: true`);
+      throw new SyncError('STORE_SCHEMA', `schema "${schema}" is at version ${version}, this code needs ${LATEST_VERSION}: call store.migrate() or pass autoMigrate: true`);
     }
     await verifyTables();
   }

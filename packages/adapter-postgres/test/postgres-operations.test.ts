@@ -114,7 +114,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('migrations (%s)', (_na
     const newer = createPostgresStore({ client: await backend.client(), schema, tables: [itemsTable] });
     const err = await newer.init().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SchemaVersionError);
-    expect(err).toMatchObject({ found: 99, supported: 1, code: 'STORE_FAILED' });
+    expect(err).toMatchObject({ found: 99, supported: 1, code: 'STORE_SCHEMA' });
     await expect(newer.migrate()).rejects.toBeInstanceOf(SchemaVersionError);
   }));
 

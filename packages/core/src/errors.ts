@@ -14,6 +14,7 @@ export type SyncErrorCode =
   | 'PAYLOAD_INVALID'
   | 'STORE_FAILED'
   | 'STORE_CONFLICT'
+  | 'STORE_SCHEMA'
   | 'ENGINE_STATE';
 
 export class SyncError extends Error {

@@ -57,5 +57,5 @@ export type { SyncEvents } from './engine/events.js';
 export type { CapacityReport, CapacityClass } from './engine/capacity.js';
 
 // Helpers for adapters
-export { parseOptions } from './util/options.js';
+export { parseOptions, fn as functionOption, implementing as implementsOption } from './util/options.js';
 export { stableStringify } from './util/stable-json.js';

@@ -8,6 +8,8 @@
  *   inserted, rows no longer present deleted, unchanged rows left untouched (not rewritten), and
  *   rows of every other scope left alone. The counts returned say exactly that.
  * - **Nothing deleted on failure**: `recordFailures` only touches sync state, never data.
+ * - A scope named twice in one batch is written once: its last occurrence is the truth, as if the
+ *   earlier one was not there (both keys still record their success).
  * - A batch whose data the store cannot accept (e.g. two rows with the same identity in one scope)
  *   is rejected whole with a `SyncError` and changes nothing.
  * - **Sync state survives restarts**: freshness per key, pause state, the scheduler's last ticks

@@ -77,6 +77,21 @@ export function storeConformance(name: string, factory: () => Promise<StoreHarne
       expect(sortRows(await h.readScope('b'))).toEqual([row('1', 2), row('2', 3)]);
     }));
 
+    it('writes a scope named twice in one batch once, from its last occurrence', withHarness(async (h) => {
+      await write(h, { a: [row('1', 1), row('2', 2)] });
+      const result = await h.store.write({
+        scopes: [
+          { key: 'key:a', scope: 'a', job: 'job', data: [row('1', 100), row('9', 9)], fetchedAt: 2_000 },
+          { key: 'key:a2', scope: 'a', job: 'job', data: [row('1', 1), row('3', 3)], fetchedAt: 2_500 },
+        ],
+      });
+      expect(result).toEqual({ inserted: 1, updated: 0, unchanged: 1, deleted: 1 });
+      expect(sortRows(await h.readScope('a'))).toEqual([row('1', 1), row('3', 3)]);
+      const states = await h.store.readKeyStates(['key:a', 'key:a2']);
+      expect(states.get('key:a')?.lastSuccessAt).toBe(2_000);
+      expect(states.get('key:a2')?.lastSuccessAt).toBe(2_500);
+    }));
+
     it('keeps the same row id apart in different scopes', withHarness(async (h) => {
       await write(h, { a: [row('1', 1)], b: [row('1', 2)] });
       expect(await h.readScope('a')).toEqual([row('1', 1)]);
