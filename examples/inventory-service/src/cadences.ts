@@ -40,7 +40,9 @@ export function inventoryJobs(config: CadenceConfig, products: ProductsRepositor
         const today = dateIn(now, config.timezone);
         const dates = offsets.map((offset) => addDays(today, offset));
         const tasks: TaskSpec<InventoryTask>[] = [];
-        for (const product of await products.list()) {
+        // While the database is away the last known products are planned: fetches go on, and their
+        // writes are retried by the engine until it is back.
+        for (const product of await products.listForPlanning()) {
           for (const date of dates) {
             if (!product.days.includes(weekdayOf(date))) continue;
             tasks.push({ key: inventoryKey(product.productId, date), payload: { productId: product.productId, date } });

@@ -5,7 +5,7 @@
  */
 import { quoteIdent } from '@tidesync/adapter-postgres';
 import { WEEKDAYS, type Weekday } from './calendar.js';
-import type { Db } from './database.js';
+import { StorageUnavailableError, type Db } from './database.js';
 
 export interface Product {
   productId: number;
@@ -14,9 +14,28 @@ export interface Product {
 
 const sortDays = (days: readonly Weekday[]) => WEEKDAYS.filter((d) => days.includes(d));
 
+/** Serialises async work: each call starts after the previous one settled. */
+export function serialiser(): <T>(fn: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve();
+  return (fn) => {
+    const run = tail.then(fn, fn);
+    tail = run.catch(() => {});
+    return run;
+  };
+}
+
 export class ProductsRepository {
   private readonly table: string;
   private readonly schema: string;
+  /** The last list read or written: what the cadences plan from while the database is away. */
+  private cached: Product[] = [];
+  /** Bumped by every change, so a list read that raced with a change does not overwrite the cache. */
+  private version = 0;
+  /**
+   * Inventory writes and product deletions take turns, so a fetch that lands after a DELETE can
+   * never write its product's rows back (the store drops scopes of products not `isKnown`).
+   */
+  readonly exclusive = serialiser();
 
   constructor(
     private readonly db: Db,
@@ -24,6 +43,28 @@ export class ProductsRepository {
   ) {
     this.schema = quoteIdent(schema);
     this.table = `${this.schema}.products`;
+  }
+
+  /** Replaces (or drops) one product in the cached list after a change this process made. */
+  private cache(productId: number, product: Product | undefined): void {
+    this.version++;
+    const rest = this.cached.filter((p) => p.productId !== productId);
+    this.cached = product ? [...rest, product].sort((a, b) => a.productId - b.productId) : rest;
+  }
+
+  /** Whether the product is synced, as of the last read or change of this process. */
+  isKnown(productId: number): boolean {
+    return this.cached.some((p) => p.productId === productId);
+  }
+
+  /** The products to plan: the table, or the last known list while the database is unreachable. */
+  async listForPlanning(): Promise<Product[]> {
+    try {
+      return await this.list();
+    } catch (err) {
+      if (err instanceof StorageUnavailableError) return this.cached;
+      throw err;
+    }
   }
 
   async init(): Promise<void> {
@@ -35,8 +76,11 @@ export class ProductsRepository {
   }
 
   async list(): Promise<Product[]> {
+    const version = this.version;
     const { rows } = await this.db.query<{ product_id: number; days: Weekday[] }>(`SELECT product_id, days FROM ${this.table} ORDER BY product_id`);
-    return rows.map((r) => ({ productId: r.product_id, days: r.days }));
+    const list = rows.map((r) => ({ productId: r.product_id, days: r.days }));
+    if (version === this.version) this.cached = list;
+    return list;
   }
 
   async get(productId: number): Promise<Product | undefined> {
@@ -56,6 +100,7 @@ export class ProductsRepository {
       `INSERT INTO ${this.table} (product_id, days) VALUES ($1, $2::text[]) ON CONFLICT (product_id) DO NOTHING RETURNING product_id`,
       [product.productId, sortDays(product.days)],
     );
+    if (rows.length === 1) this.cache(product.productId, { productId: product.productId, days: sortDays(product.days) });
     return rows.length === 1;
   }
 
@@ -64,15 +109,26 @@ export class ProductsRepository {
       product.productId,
       sortDays(product.days),
     ]);
+    if (rows.length === 1) this.cache(product.productId, { productId: product.productId, days: sortDays(product.days) });
     return rows.length === 1;
   }
 
-  /** Removes the product and its synced inventory. */
-  async remove(productId: number): Promise<boolean> {
-    const { rows } = await this.db.query(`DELETE FROM ${this.table} WHERE product_id = $1 RETURNING product_id`, [productId]);
-    if (rows.length === 0) return false;
-    await this.db.query(`DELETE FROM ${this.schema}.slot_pax WHERE product_id = $1`, [productId]);
-    await this.db.query(`DELETE FROM ${this.schema}.slots WHERE product_id = $1`, [productId]);
-    return true;
+  /**
+   * Removes the product and its synced inventory in one statement (all or nothing), between two
+   * inventory writes: once it returns, no write of this product can land.
+   */
+  remove(productId: number): Promise<boolean> {
+    return this.exclusive(async () => {
+      const { rows } = await this.db.query(
+        `WITH p AS (DELETE FROM ${this.table} WHERE product_id = $1 RETURNING product_id), ` +
+          `x AS (DELETE FROM ${this.schema}.slot_pax WHERE product_id = $1 AND EXISTS (SELECT 1 FROM p)), ` +
+          `s AS (DELETE FROM ${this.schema}.slots WHERE product_id = $1 AND EXISTS (SELECT 1 FROM p)) ` +
+          `SELECT product_id FROM p`,
+        [productId],
+      );
+      if (rows.length === 0) return false;
+      this.cache(productId, undefined);
+      return true;
+    });
   }
 }

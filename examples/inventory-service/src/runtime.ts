@@ -2,14 +2,17 @@
  * What the service builds before Nest starts and the controllers share: configuration, database,
  * repositories, and the few engine-facing helpers the HTTP layer needs.
  */
-import type { SyncEngine } from '@tidesync/core';
+import type { Queue, SyncEngine } from '@tidesync/core';
+import { addDays, dateIn } from './calendar.js';
 import type { ServiceConfig } from './config.js';
 import type { Db } from './database.js';
+import { inventoryKey } from './inventory-store.js';
 import type { InventoryQueries } from './inventory-queries.js';
 import type { ProductsRepository } from './products-repository.js';
 
 export class ServiceRuntime {
   private engine: SyncEngine | undefined;
+  private queue: Queue | undefined;
   /** Request starts per cadence inside the current rate window, for `budgetUsed` in the status. */
   private readonly starts = new Map<string, number[]>();
 
@@ -22,8 +25,9 @@ export class ServiceRuntime {
     readonly now: () => number = Date.now,
   ) {}
 
-  attach(engine: SyncEngine): void {
+  attach(engine: SyncEngine, queue: Queue): void {
     this.engine = engine;
+    this.queue = queue;
     engine.on('task:start', ({ job }) => {
       const list = this.starts.get(job) ?? [];
       list.push(this.now());
@@ -39,6 +43,20 @@ export class ServiceRuntime {
 
   requestsInWindow(): Record<string, number> {
     return Object.fromEntries([...this.starts].map(([job, list]) => [job, this.prune(list).length]));
+  }
+
+  /**
+   * Drop a deleted product's queued keys, so none of them reaches the partner. A day either side
+   * of the cadences' range covers a date change in between. Returns how many were queued.
+   */
+  async forgetProduct(productId: number): Promise<number> {
+    if (!this.queue) return 0;
+    const today = dateIn(this.now(), this.config.timezone);
+    let removed = 0;
+    for (let offset = -1; offset <= Math.max(this.config.weekDays, this.config.monthDays) + 1; offset++) {
+      if (await this.queue.remove(inventoryKey(productId, addDays(today, offset)))) removed++;
+    }
+    return removed;
   }
 
   /** Plan every cadence now; keys still fresh are skipped, so only a new or changed product costs requests. */

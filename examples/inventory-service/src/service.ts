@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { type INestApplication, Logger, type LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { createHttpSource, type HttpSource, type RetryPolicy } from '@tidesync/core';
+import { createHttpSource, createMemoryQueue, type HttpSource, type RetryPolicy, type Source } from '@tidesync/core';
 import { SyncEngine } from '@tidesync/nestjs';
 import { AppModule } from './app.module.js';
 import { inventoryJobs } from './cadences.js';
@@ -17,7 +17,7 @@ import type { ServiceConfig } from './config.js';
 import { openDb, type Db } from './database.js';
 import { ErrorsFilter } from './http/errors.filter.js';
 import { InventoryQueries } from './inventory-queries.js';
-import { createInventoryStore, type InventoryTask } from './inventory-store.js';
+import { createInventoryStore, parseInventoryKey, type InventoryTask } from './inventory-store.js';
 import { ProductsRepository } from './products-repository.js';
 import { ServiceRuntime } from './runtime.js';
 import { createPartnerSimulator, type PartnerSimulator } from './simulator/partner-simulator.js';
@@ -98,9 +98,17 @@ export async function startInventoryService(options: ServiceOptions): Promise<In
       logger.log(`products: seeded the simulator's catalog (${simulator.products().map((p) => p.productId).join(', ')})`);
     }
 
-    const store = createInventoryStore(db.client, config.databaseSchema);
-    cleanups.push(() => store.close());
-    const source: HttpSource<InventoryTask> = createHttpSource<InventoryTask>({
+    await products.list(); // fills the cache the cadences and the guards below read
+    const inventoryStore = createInventoryStore(db.client, config.databaseSchema);
+    cleanups.push(() => inventoryStore.close());
+    // A fetch that was queued or in flight when its product was deleted must not write it back:
+    // writes take turns with deletions, and drop scopes of products no longer synced.
+    const store: typeof inventoryStore = {
+      ...inventoryStore,
+      write: (batch) =>
+        products.exclusive(() => inventoryStore.write({ ...batch, scopes: batch.scopes.filter((s) => products.isKnown(parseInventoryKey(s.scope).productId)) })),
+    };
+    const http: HttpSource<InventoryTask> = createHttpSource<InventoryTask>({
       baseUrl: partnerUrl,
       path: (task) => `/${task.payload.productId}?date=${task.payload.date}`,
       headers: partnerToken ? { 'x-api-key': partnerToken } : {},
@@ -110,7 +118,13 @@ export async function startInventoryService(options: ServiceOptions): Promise<In
       },
       ...(options.partnerTimeoutMs ? { timeoutMs: options.partnerTimeoutMs } : {}),
     });
-    cleanups.push(() => source.close());
+    cleanups.push(() => http.close());
+    // …and a key of a deleted product that still comes up (a retry, a plan that raced the
+    // deletion) costs no request: nothing to fetch, and the store drops its (empty) scope.
+    const source: Source<InventoryTask> = {
+      fetch: (task, context) => (products.isKnown(task.payload.productId) ? http.fetch(task, context) : Promise.resolve([])),
+    };
+    const queue = createMemoryQueue<InventoryTask>();
 
     const runtime = new ServiceRuntime(config, db, products, new InventoryQueries(db, config.databaseSchema), rateWindowMs);
     const levels = options.logLevels ?? logLevels(config.logLevel);
@@ -118,6 +132,7 @@ export async function startInventoryService(options: ServiceOptions): Promise<In
       AppModule.register(runtime, {
         source,
         store,
+        queue,
         jobs: inventoryJobs(config, products),
         rateLimit: { limit: config.rateLimitPerMinute, windowMs: rateWindowMs },
         timezone: config.timezone,
@@ -133,7 +148,7 @@ export async function startInventoryService(options: ServiceOptions): Promise<In
     app.setGlobalPrefix('api/v1');
     app.useGlobalFilters(new ErrorsFilter());
     const engine = app.get(SyncEngine);
-    runtime.attach(engine);
+    runtime.attach(engine, queue);
     const document = SwaggerModule.createDocument(
       app,
       new DocumentBuilder()

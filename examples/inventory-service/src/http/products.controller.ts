@@ -57,5 +57,6 @@ export class ProductsController {
   @ApiParam({ name: 'productId', example: 14 })
   async remove(@Param('productId', idPipe()) productId: number): Promise<void> {
     if (!(await this.runtime.products.remove(productId))) throw new NotFoundException(`product ${productId} not found`);
+    await this.runtime.forgetProduct(productId);
   }
 }

@@ -1,0 +1,48 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dateIn } from '../src/calendar.js';
+import { backends, boot, eventually, sleep, testDatabase, type Harness, type TestDatabase } from './helpers.js';
+
+// A budget of 3 requests per 1.5 s, so most of the ~18 keys planned at start are still queued when
+// product 16 is deleted; its "today" fetch (the most urgent key) hangs, so it is in flight then.
+describe.each(backends)('deleting a product while its fetches are queued or in flight on %s', (backend) => {
+  let h: Harness;
+  let db: TestDatabase;
+  const today = dateIn(Date.now(), 'UTC');
+  const rowsOf16 = async () => {
+    const schema = db.env.DATABASE_SCHEMA;
+    const { rows } = await h.service.db.query<{ n: number }>(
+      `SELECT (SELECT count(*) FROM ${schema}.slots WHERE product_id = 16)::int + (SELECT count(*) FROM ${schema}.slot_pax WHERE product_id = 16)::int AS n`,
+    );
+    return rows[0]!.n;
+  };
+
+  beforeAll(async () => {
+    db = await testDatabase(backend);
+    h = await boot({ db, sim: { limit: 3, windowMs: 1_500 }, env: { RATE_LIMIT_PER_MINUTE: '3' } });
+  });
+  afterAll(async () => {
+    await h?.close();
+    await db?.drop();
+  });
+
+  it('writes none of its rows back and sends no further request for it', async () => {
+    h.sim.inject({ kind: 'hang', productId: 16, date: today, ms: 1_000 });
+    await eventually(() => expect(h.sim.arrivals.some((a) => a.productId === 16 && a.fault === 'hang')).toBe(true), 10_000);
+    const queued = (await h.get('/sync/status')).body.cadences.reduce((n: number, c: { queued: number }) => n + c.queued, 0);
+    expect(queued).toBeGreaterThan(5);
+
+    expect((await h.request('DELETE', '/products/16')).status).toBe(204);
+    const deletedAt = Date.now();
+    expect(await rowsOf16()).toBe(0);
+    // The hung fetch answers after the delete; other products' keys go on being fetched.
+    await sleep(3_000);
+    expect(h.sim.arrivals.filter((a) => a.productId === 16 && a.at > deletedAt)).toEqual([]);
+    expect(h.sim.arrivals.filter((a) => a.productId !== 16 && a.at > deletedAt).length).toBeGreaterThan(0);
+    expect(await rowsOf16()).toBe(0);
+    expect((await h.get(`/experience/16/slots?date=${today}`)).status).toBe(404);
+    expect((await h.request('DELETE', '/products/16')).status).toBe(404);
+    // And the product can come back: added again, it is planned and fetched at once.
+    expect((await h.request('POST', '/products', { productId: 16, days: ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'] })).status).toBe(201);
+    await eventually(async () => expect(await rowsOf16()).toBeGreaterThan(0), 10_000);
+  });
+});
