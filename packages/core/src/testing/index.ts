@@ -5,7 +5,7 @@
 export { storeConformance } from './store-suite.js';
 export type { ConformanceRow, StoreHarness, StoreCapabilityFlags } from './store-suite.js';
 export { queueConformance } from './queue-suite.js';
-export type { QueueHarness } from './queue-suite.js';
+export type { QueueHarness, QueueConformanceFlags } from './queue-suite.js';
 export { rateLimiterConformance } from './rate-limiter-suite.js';
 export { maxInAnyWindow } from '../limiter/window-stats.js';
 export type { RateLimiterHarness, RateLimiterFactoryInput } from './rate-limiter-suite.js';

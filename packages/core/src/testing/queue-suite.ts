@@ -34,11 +34,50 @@ const oneByOne = (q: Queue<{ n: number }>): OneByOne =>
     ack: (key: string) => q.ack([key]),
   }) as unknown as OneByOne;
 
+export interface QueueConformanceFlags {
+  /**
+   * The queue runs on real time (a distributed queue promotes delayed work by the wall clock and
+   * ignores `take`'s `now`). Times in the suite then start at `Date.now()`, are scaled down five
+   * times, and the suite waits for them to pass.
+   */
+  realClock?: boolean;
+  /** Deadlines closer than this may be served in offer order; the suite spaces them by it. */
+  deadlineResolutionMs?: number;
+}
+
+/** The suite's times: deadlines `d(x)`, availability times `t(x)`, and `reach(x)` to let `t(x)` pass. */
+interface SuiteTime {
+  d(x: number): number;
+  t(x: number): number;
+  reach(x: number): Promise<void>;
+}
+
+const suiteTime = (flags: QueueConformanceFlags): SuiteTime => {
+  const step = flags.deadlineResolutionMs ?? 1;
+  if (!flags.realClock) return { d: (x) => x * step, t: (x) => x, reach: async () => {} };
+  const base = Date.now();
+  const t = (x: number) => base + Math.round(x / 5);
+  return {
+    d: (x) => base + x * step,
+    t,
+    async reach(x) {
+      const wait = t(x) - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait + 20));
+    },
+  };
+};
+
 /** The Queue contract as one vitest suite; every Queue adapter runs it. */
-export function queueConformance(name: string, factory: () => Promise<QueueHarness>): void {
+export function queueConformance(name: string, factory: () => Promise<QueueHarness>, flags: QueueConformanceFlags = {}): void {
   describe(`Queue conformance: ${name}`, () => {
+    let d: SuiteTime['d'];
+    let t: SuiteTime['t'];
+    let reach: SuiteTime['reach'];
     const withQueue = (fn: (q: OneByOne) => Promise<void>) => async () => {
       const h = await factory();
+      // Connect before the clock starts: a first round trip may take longer than the suite's gaps.
+      if (flags.realClock) await h.queue.size();
+      ({ d, t, reach } = suiteTime(flags));
       try {
         await fn(oneByOne(h.queue));
       } finally {
@@ -46,111 +85,116 @@ export function queueConformance(name: string, factory: () => Promise<QueueHarne
         await h.cleanup?.();
       }
     };
-    const keys = (tasks: QueuedTask[]) => tasks.map((t) => t.key);
+
+    const keys = (tasks: QueuedTask[]) => tasks.map((x) => x.key);
+    const tk = (key: string, fields: Partial<QueuedTask<{ n: number }>> = {}) => task(key, { deadline: d(1_000), notBefore: t(0), enqueuedAt: t(0), ...fields });
 
     it('hands out the nearest deadline first, then the oldest offer', withQueue(async (q) => {
-      await q.offer(task('late', { deadline: 3_000 }));
-      await q.offer(task('soon', { deadline: 1_000 }));
-      await q.offer(task('mid-a', { deadline: 2_000 }));
-      await q.offer(task('mid-b', { deadline: 2_000 }));
-      expect(keys(await q.take(10, 10))).toEqual(['soon', 'mid-a', 'mid-b', 'late']);
+      await q.offer(tk('late', { deadline: d(3_000) }));
+      await q.offer(tk('soon', { deadline: d(1_000) }));
+      await q.offer(tk('mid-a', { deadline: d(2_000) }));
+      await q.offer(tk('mid-b', { deadline: d(2_000) }));
+      expect(keys(await q.take(10, t(10)))).toEqual(['soon', 'mid-a', 'mid-b', 'late']);
     }));
 
     it('serves a higher priority class before any deadline of a lower one', withQueue(async (q) => {
-      await q.offer(task('far', { deadline: 0, priority: -86_400 }));
-      await q.offer(task('today', { deadline: 9_000, priority: -900 }));
-      expect(keys(await q.take(2, 10))).toEqual(['today', 'far']);
+      await q.offer(tk('far', { deadline: d(0), priority: -86_400 }));
+      await q.offer(tk('today', { deadline: d(9_000), priority: -900 }));
+      expect(keys(await q.take(2, t(10)))).toEqual(['today', 'far']);
     }));
 
     it('coalesces by key: earliest deadline and highest priority win, size stays at distinct keys', withQueue(async (q) => {
-      expect(await q.offer(task('k', { deadline: 5_000, payload: { n: 1 } }))).toBe('added');
+      expect(await q.offer(tk('k', { deadline: d(5_000), payload: { n: 1 } }))).toBe('added');
       for (let tick = 0; tick < 100; tick++) {
-        expect(await q.offer(task('k', { deadline: 6_000 + tick, payload: { n: 2 } }))).toBe('merged');
+        expect(await q.offer(tk('k', { deadline: d(6_000 + tick), payload: { n: 2 } }))).toBe('merged');
       }
-      expect(await q.offer(task('k', { deadline: 4_000, priority: -5, payload: { n: 3 } }))).toBe('merged');
-      expect(await q.offer(task('k', { deadline: 7_000, priority: 2, payload: { n: 4 } }))).toBe('merged');
+      expect(await q.offer(tk('k', { deadline: d(4_000), priority: -5, payload: { n: 3 } }))).toBe('merged');
+      expect(await q.offer(tk('k', { deadline: d(7_000), priority: 2, payload: { n: 4 } }))).toBe('merged');
       expect(await q.size()).toBe(1);
-      const [only] = await q.take(5, 10);
-      expect(only).toMatchObject({ key: 'k', deadline: 4_000, priority: 2, payload: { n: 3 } });
+      const [only] = await q.take(5, t(10));
+      expect(only).toMatchObject({ key: 'k', deadline: d(4_000), priority: 2, payload: { n: 3 } });
     }));
 
     it('applies a batch of offers in order, merging a key offered twice', withQueue(async (q) => {
-      expect(await q.offerBatch([task('a', { deadline: 9 }), task('b'), task('a', { deadline: 3 })])).toEqual(['added', 'added', 'merged']);
+      expect(await q.offerBatch([tk('a', { deadline: d(9) }), tk('b'), tk('a', { deadline: d(3) })])).toEqual(['added', 'added', 'merged']);
       expect(await q.size()).toBe(2);
-      expect(keys(await q.take(2, 10))).toEqual(['a', 'b']);
+      expect(keys(await q.take(2, t(10)))).toEqual(['a', 'b']);
       await q.ack('a');
       await q.ack('never-offered');
       expect(await q.inFlight()).toBe(1);
     }));
 
     it('drops offers of a key in flight and reports them', withQueue(async (q) => {
-      await q.offer(task('k'));
-      await q.take(1, 10);
-      expect(await q.offer(task('k', { deadline: 1 }))).toBe('inflight');
+      await q.offer(tk('k'));
+      await q.take(1, t(10));
+      expect(await q.offer(tk('k', { deadline: d(1) }))).toBe('inflight');
       expect(await q.size()).toBe(0);
       expect(await q.inFlight()).toBe(1);
       await q.ack('k');
       expect(await q.inFlight()).toBe(0);
-      expect(await q.offer(task('k'))).toBe('added');
+      expect(await q.offer(tk('k'))).toBe('added');
     }));
 
     it('does not hand out a task before notBefore, and says when one becomes available', withQueue(async (q) => {
-      await q.offer(task('later', { notBefore: 500 }));
-      expect(await q.take(1, 100)).toEqual([]);
-      expect(await q.nextAvailableAt()).toBe(500);
-      expect(keys(await q.take(1, 500))).toEqual(['later']);
+      await q.offer(tk('later', { notBefore: t(500) }));
+      expect(await q.take(1, t(100))).toEqual([]);
+      expect(await q.nextAvailableAt()).toBe(t(500));
+      await reach(500);
+      expect(keys(await q.take(1, t(500)))).toEqual(['later']);
       expect(await q.nextAvailableAt()).toBeUndefined();
     }));
 
     it('puts a retried task back, available at the retry time, with its attempt', withQueue(async (q) => {
-      await q.offer(task('k'));
-      const [t] = await q.take(1, 10);
-      await q.retry({ ...t!, attempt: 2 }, 1_000);
+      await q.offer(tk('k'));
+      const [t1] = await q.take(1, t(10));
+      await q.retry({ ...t1!, attempt: 2 }, t(1_000));
       expect(await q.inFlight()).toBe(0);
       expect(await q.size()).toBe(1);
-      expect(await q.take(1, 999)).toEqual([]);
-      const [again] = await q.take(1, 1_000);
+      expect(await q.take(1, t(999))).toEqual([]);
+      await reach(1_000);
+      const [again] = await q.take(1, t(1_000));
       expect(again).toMatchObject({ key: 'k', attempt: 2 });
     }));
 
     it('does not let a new offer cut a retry backoff short', withQueue(async (q) => {
-      await q.offer(task('k'));
-      const [t] = await q.take(1, 10);
-      await q.retry({ ...t!, attempt: 2 }, 5_000);
-      expect(await q.offer(task('k', { notBefore: 20 }))).toBe('merged');
-      expect(await q.take(1, 4_999)).toEqual([]);
-      expect(keys(await q.take(1, 5_000))).toEqual(['k']);
+      await q.offer(tk('k'));
+      const [t1] = await q.take(1, t(10));
+      await q.retry({ ...t1!, attempt: 2 }, t(5_000));
+      expect(await q.offer(tk('k', { notBefore: t(20) }))).toBe('merged');
+      expect(await q.take(1, t(4_999))).toEqual([]);
+      await reach(5_000);
+      expect(keys(await q.take(1, t(5_000)))).toEqual(['k']);
     }));
 
     it('pauses and resumes everything, keeping queued work', withQueue(async (q) => {
-      await q.offer(task('a'));
+      await q.offer(tk('a'));
       await q.pause();
       expect(await q.isPaused()).toBe(true);
-      expect(await q.take(1, 10)).toEqual([]);
+      expect(await q.take(1, t(10))).toEqual([]);
       expect(await q.nextAvailableAt()).toBeUndefined();
-      await q.offer(task('b'));
+      await q.offer(tk('b'));
       await q.resume();
-      expect(keys(await q.take(5, 10)).sort()).toEqual(['a', 'b']);
+      expect(keys(await q.take(5, t(10))).sort()).toEqual(['a', 'b']);
     }));
 
     it('pauses one job without holding up the others', withQueue(async (q) => {
-      await q.offer(task('a1', { job: 'a', deadline: 1 }));
-      await q.offer(task('b1', { job: 'b', deadline: 2 }));
+      await q.offer(tk('a1', { job: 'a', deadline: d(1) }));
+      await q.offer(tk('b1', { job: 'b', deadline: d(2) }));
       await q.pause('a');
       expect(await q.isPaused('a')).toBe(true);
       expect(await q.isPaused('b')).toBe(false);
-      expect(keys(await q.take(5, 10))).toEqual(['b1']);
-      await q.offer(task('a2', { job: 'a', deadline: 0 }));
+      expect(keys(await q.take(5, t(10)))).toEqual(['b1']);
+      await q.offer(tk('a2', { job: 'a', deadline: d(0) }));
       expect(await q.size('a')).toBe(2);
       await q.resume('a');
-      expect(keys(await q.take(5, 10))).toEqual(['a2', 'a1']);
+      expect(keys(await q.take(5, t(10)))).toEqual(['a2', 'a1']);
     }));
 
     it('clears queued tasks of one job or all, and removes single keys', withQueue(async (q) => {
-      await q.offer(task('a1', { job: 'a' }));
-      await q.offer(task('a2', { job: 'a' }));
-      await q.offer(task('b1', { job: 'b' }));
-      await q.offer(task('c1', { job: 'c' }));
+      await q.offer(tk('a1', { job: 'a' }));
+      await q.offer(tk('a2', { job: 'a' }));
+      await q.offer(tk('b1', { job: 'b' }));
+      await q.offer(tk('c1', { job: 'c' }));
       expect(await q.remove('c1')).toBe(true);
       expect(await q.remove('c1')).toBe(false);
       expect(await q.clear('a')).toBe(2);
@@ -162,10 +206,10 @@ export function queueConformance(name: string, factory: () => Promise<QueueHarne
 
     it('stays bounded by distinct keys under many ticks of overlapping plans', withQueue(async (q) => {
       for (let tick = 0; tick < 20; tick++) {
-        for (let k = 0; k < 200; k++) await q.offer(task(`k${k}`, { deadline: 10_000 - tick, job: tick % 2 ? 'x' : 'y' }));
+        for (let k = 0; k < 200; k++) await q.offer(tk(`k${k}`, { deadline: d(10_000 - tick), job: tick % 2 ? 'x' : 'y' }));
       }
       expect(await q.size()).toBe(200);
-      expect((await q.take(1_000, 10)).length).toBe(200);
+      expect((await q.take(1_000, t(10))).length).toBe(200);
     }));
   });
 }

@@ -1,0 +1,478 @@
+/**
+ * The Queue contract on BullMQ, shared by every engine instance that names the same queue.
+ *
+ * Guarantees (checked by `queueConformance` on Redis and on PostgreSQL):
+ * - **A key is queued once across all instances**: the BullMQ job id is derived from the task key,
+ *   so an offer from any instance of a key already queued merges into that job (earliest
+ *   deadline and highest priority win; payload and owning job follow the deadline), and an offer
+ *   of a key some instance has in flight is dropped (`'inflight'`).
+ * - **Order**: BullMQ priorities carry the engine's order — a priority class first (4 bands; see
+ *   `band`), then the deadline at `deadlineResolutionMs`, then the offer order (BullMQ is FIFO
+ *   within one priority). Deadlines are counted from a shared origin kept in the backend; when
+ *   the origin grows old the queue re-bases every queued job once, so ordering holds for as long
+ *   as the service runs.
+ * - **Retry / notBefore** use BullMQ's delayed jobs: a task is not handed out before `notBefore`,
+ *   measured on the host clock (`take`'s `now` argument is ignored: BullMQ promotes delayed jobs by
+ *   real time).
+ * - **In flight** is BullMQ's active state under a lock this instance renews. If the instance dies
+ *   the lock lapses, BullMQ's stalled-job check (run by every instance) puts the task back and
+ *   another instance takes it.
+ * - **Pause** without a job is BullMQ's queue pause (every instance stops taking at once). Pausing
+ *   one job parks its queued tasks in a companion queue that no one takes from, and a shared
+ *   marker makes every instance park new offers of that job until it is resumed.
+ *
+ * Not atomic across instances: two instances offering the same new key at the same instant both
+ * see it absent; BullMQ keeps one job (the first add) and the other offer's deadline is lost if it
+ * was earlier. The next tick re-offers with the right deadline.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Job, Queue as BullQueue, Worker } from 'bullmq';
+import { z } from 'zod';
+import { errorMessage, noopLogger, parseOptions, type Logger, type OfferResult, type Queue, type QueuedTask } from '@tidesync/core';
+import type { Backend } from './connection.js';
+
+const optionsSchema = z.object({
+  /** Names the shared queue: every instance using the same backend and name shares its work. */
+  name: z.string().regex(/^[A-Za-z0-9_.-]{1,80}$/, 'letters, digits, "_", "." and "-" only (BullMQ reserves ":")'),
+  /** Ordering resolution of deadlines. Tasks whose deadlines fall in the same step go in offer order. */
+  deadlineResolutionMs: z.number().positive().default(1_000),
+  /** How long an instance holds a task before BullMQ deems it stalled (renewed while the fetch runs). */
+  lockDurationMs: z.number().int().min(1_000).default(30_000),
+  /** How often every instance looks for stalled tasks of dead instances. */
+  stalledIntervalMs: z.number().int().min(500).default(15_000),
+  /** How often `watch` listeners are told to look for work offered by other instances. */
+  pollMs: z.number().int().positive().default(500),
+  logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null).optional(),
+  /**
+   * Maps an engine priority to one of 4 bands (0 is served first). The default follows the
+   * engine's default priorities (minus the freshness target in seconds): ≤ 1 h, ≤ 6 h, ≤ 36 h, longer.
+   */
+  band: z.custom<(priority: number) => number>((v) => typeof v === 'function', { message: 'expected a function' }).optional(),
+});
+
+export type BullMQQueueOptions = z.input<typeof optionsSchema>;
+
+export interface BullMQQueue<P = unknown> extends Queue<P> {
+  /** Tells the engine that work may be offered by other instances. */
+  readonly shared: true;
+  /** Calls `listener` whenever other instances may have made work available. Returns an unsubscribe. */
+  watch(listener: () => void): () => void;
+  /** BullMQ priority a task gets (exposed for tests and diagnostics). */
+  priorityOf(task: Pick<QueuedTask, 'priority' | 'deadline'>): Promise<number>;
+}
+
+const BANDS = 4;
+const SLOTS = 2 ** 19; // 4 × 2^19 = 2^21, BullMQ's priority range
+const ORIGIN_JOB = 'origin';
+const PAUSED_PREFIX = 'paused~';
+const QUEUED_STATES = ['wait', 'paused', 'prioritized', 'delayed'] as const;
+
+const defaultBand = (priority: number): number => (priority >= -3_600 ? 0 : priority >= -21_600 ? 1 : priority >= -129_600 ? 2 : 3);
+
+/** BullMQ forbids ":" in custom ids and purely numeric ids; keys use both freely. */
+export const jobIdOf = (key: string): string => `k~${key.replace(/%/g, '%25').replace(/:/g, '%3A')}`;
+
+type Stored<P> = QueuedTask<P>;
+
+export function createBullMQQueue<P = unknown>(backend: Backend, options: BullMQQueueOptions): BullMQQueue<P> {
+  const o = parseOptions('BullMQ queue options', optionsSchema, options);
+  const log = o.logger ?? noopLogger;
+  const band = o.band ?? defaultBand;
+  const jobOptions = { removeOnComplete: true, removeOnFail: true } as const;
+  const main: BullQueue = backend.newQueue(o.name);
+  // Parked tasks of paused jobs, and the shared markers (origin, paused jobs): no worker ever runs here.
+  const parked: BullQueue = backend.newQueue(`${o.name}.parked`);
+  const meta: BullQueue = backend.newQueue(`${o.name}.meta`);
+  const worker: Worker = backend.newWorker(o.name, null, {
+    autorun: false,
+    lockDuration: o.lockDurationMs,
+    stalledInterval: o.stalledIntervalMs,
+    // A task whose instance died twice in a row is still put back, not failed: the engine's own
+    // attempt count decides when to give up, and a failed BullMQ job would silently drop the key.
+    maxStalledCount: 1_000,
+  });
+  const instance = randomUUID();
+  let tokens = 0;
+  /** Tasks this instance took and has not acked or retried, with their lock tokens. */
+  const held = new Map<string, { job: Job; token: string; task: Stored<P> }>();
+  let ready: Promise<void> | undefined;
+  let closed = false;
+  let origin: { value: number; readAt: number } | undefined;
+  let pausedJobs: { names: Set<string>; readAt: number } | undefined;
+  const watchers = new Set<() => void>();
+  let pollTimer: NodeJS.Timeout | undefined;
+  let lockTimer: NodeJS.Timeout | undefined;
+
+  const start = () =>
+    (ready ??= (async () => {
+      await Promise.all([main.waitUntilReady(), parked.waitUntilReady(), meta.waitUntilReady(), worker.waitUntilReady()]);
+      // A dead instance's tasks come back through this check; every instance runs it.
+      void worker.startStalledCheckTimer().catch((err) => log.error({ err: errorMessage(err) }, 'stalled check failed'));
+      lockTimer = setInterval(() => void renewLocks(), Math.max(500, Math.floor(o.lockDurationMs / 3)));
+      lockTimer.unref();
+    })());
+
+  const renewLocks = async () => {
+    if (held.size === 0 || closed) return;
+    const entries = [...held.values()];
+    try {
+      const failed = await worker.extendJobLocks(
+        entries.map((e) => e.job.id!),
+        entries.map((e) => e.token),
+        o.lockDurationMs,
+      );
+      if (failed.length > 0) log.warn({ jobs: failed.length }, 'lost the lock on tasks in flight; another instance may fetch them again');
+    } catch (err) {
+      log.warn({ err: errorMessage(err) }, 'could not renew task locks');
+    }
+  };
+
+  // ---- shared markers ------------------------------------------------------------------------
+
+  const readOrigin = async (now: number): Promise<number> => {
+    if (origin && now - origin.readAt < 60_000) return origin.value;
+    let job = await meta.getJob(ORIGIN_JOB);
+    if (!job) {
+      // First writer wins: BullMQ keeps the first job with a given id.
+      await meta.add(ORIGIN_JOB, { origin: now - 86_400_000 }, { jobId: ORIGIN_JOB });
+      job = await meta.getJob(ORIGIN_JOB);
+    }
+    const value = Number((job?.data as { origin?: number } | undefined)?.origin ?? now - 86_400_000);
+    origin = { value, readAt: now };
+    return value;
+  };
+
+  const slotOf = (deadline: number, base: number) => Math.min(SLOTS - 1, Math.max(0, Math.floor((deadline - base) / o.deadlineResolutionMs)));
+
+  const priorityFor = (task: Pick<QueuedTask, 'priority' | 'deadline'>, base: number) => {
+    const b = Math.min(BANDS - 1, Math.max(0, Math.trunc(band(task.priority))));
+    return 1 + b * SLOTS + Math.min(SLOTS - 2, slotOf(task.deadline, base));
+  };
+
+  /** Re-base once the origin is half-way through its range: every queued job gets its priority anew. */
+  const rebaseIfOld = async (now: number): Promise<number> => {
+    const base = await readOrigin(now);
+    if (slotOf(now, base) < SLOTS / 2) return base;
+    const next = now - 86_400_000;
+    const job = await meta.getJob(ORIGIN_JOB);
+    await job?.updateData({ origin: next });
+    origin = { value: next, readAt: now };
+    let moved = 0;
+    for (const q of [main, parked]) {
+      for (const j of await q.getJobs([...QUEUED_STATES])) {
+        if (!j?.data) continue;
+        await j.changePriority({ priority: priorityFor(j.data as Stored<P>, next) }).catch(() => {});
+        moved++;
+      }
+    }
+    log.info({ queue: o.name, jobs: moved }, 'deadline origin re-based');
+    return next;
+  };
+
+  const readPaused = async (force = false): Promise<Set<string>> => {
+    const now = Date.now();
+    if (!force && pausedJobs && now - pausedJobs.readAt < 1_000) return pausedJobs.names;
+    const names = new Set<string>();
+    for (const j of await meta.getJobs(['wait', 'paused'])) {
+      if (j?.id?.startsWith(PAUSED_PREFIX)) names.add(j.id.slice(PAUSED_PREFIX.length));
+    }
+    pausedJobs = { names, readAt: now };
+    return names;
+  };
+
+  // ---- helpers -------------------------------------------------------------------------------
+
+  const addJob = (q: BullQueue, task: Stored<P>, base: number) => {
+    const now = Date.now();
+    const delay = Math.max(0, task.notBefore - now);
+    return q.add('task', task, { ...jobOptions, jobId: jobIdOf(task.key), priority: priorityFor(task, base), timestamp: now, delay });
+  };
+
+  const find = async (key: string): Promise<{ job: Job; q: BullQueue } | undefined> => {
+    const id = jobIdOf(key);
+    const inMain = await main.getJob(id);
+    if (inMain) return { job: inMain, q: main };
+    const inParked = await parked.getJob(id);
+    return inParked ? { job: inParked, q: parked } : undefined;
+  };
+
+  const merge = (old: Stored<P>, task: Stored<P>): Stored<P> => {
+    const earlier = task.deadline < old.deadline;
+    return {
+      ...(earlier ? task : old),
+      priority: Math.max(task.priority, old.priority),
+      deadline: Math.min(task.deadline, old.deadline),
+      // A new offer must not cut short a retry's backoff.
+      notBefore: Math.max(task.notBefore, old.notBefore),
+      attempt: old.attempt,
+      enqueuedAt: Math.min(task.enqueuedAt, old.enqueuedAt),
+    };
+  };
+
+  const listQueued = async (job?: string): Promise<Array<{ job: Job; q: BullQueue }>> => {
+    const out: Array<{ job: Job; q: BullQueue }> = [];
+    for (const q of [main, parked]) {
+      for (const j of await q.getJobs([...QUEUED_STATES])) {
+        if (j?.data && (job === undefined || (j.data as Stored<P>).job === job)) out.push({ job: j, q });
+      }
+    }
+    return out;
+  };
+
+  /** Move a job's queued tasks between the main and the parked queue, most urgent first. */
+  const moveJobTasks = async (job: string, from: BullQueue, to: BullQueue) => {
+    const base = await readOrigin(Date.now());
+    const tasks: Stored<P>[] = [];
+    for (const j of await from.getJobs([...QUEUED_STATES])) {
+      if (!j?.data || (j.data as Stored<P>).job !== job) continue;
+      try {
+        await j.remove();
+        tasks.push(j.data as Stored<P>);
+      } catch {
+        // Taken meanwhile: it is in flight now, not queued.
+      }
+    }
+    tasks.sort((a, b) => b.priority - a.priority || a.deadline - b.deadline || a.enqueuedAt - b.enqueuedAt);
+    for (const t of tasks) await addJob(to, t, base);
+  };
+
+  const queue: BullMQQueue<P> = {
+    shared: true,
+
+    async offer(tasks) {
+      await start();
+      const now = Date.now();
+      const base = await rebaseIfOld(now);
+      const paused = await readPaused(true);
+      // Apply the batch in order in memory first: a key twice in one batch is one job.
+      const batch = new Map<string, { task: Stored<P>; indexes: number[] }>();
+      tasks.forEach((task, i) => {
+        const prev = batch.get(task.key);
+        if (prev) {
+          prev.task = merge(prev.task, task);
+          prev.indexes.push(i);
+        } else batch.set(task.key, { task: { ...task }, indexes: [i] });
+      });
+      const entries = [...batch.values()];
+      const found = await Promise.all(entries.map((e) => find(e.task.key)));
+      const results: OfferResult[] = new Array<OfferResult>(tasks.length);
+      const fresh: Array<{ q: BullQueue; task: Stored<P> }> = [];
+      await Promise.all(
+        entries.map(async (entry, n) => {
+          const existing = found[n];
+          const [first, ...rest] = entry.indexes;
+          const setAll = (r: OfferResult) => {
+            results[first!] = r;
+            for (const i of rest) results[i] = r === 'added' ? 'merged' : r;
+          };
+          if (!existing) {
+            fresh.push({ q: paused.has(entry.task.job) ? parked : main, task: entry.task });
+            setAll('added');
+            return;
+          }
+          const state = await existing.job.getState();
+          if (state === 'active') return setAll('inflight');
+          if (state === 'completed' || state === 'failed' || state === 'unknown') {
+            fresh.push({ q: paused.has(entry.task.job) ? parked : main, task: entry.task });
+            return setAll('added');
+          }
+          const old = existing.job.data as Stored<P>;
+          const merged = merge(old, entry.task);
+          if (merged.deadline !== old.deadline || merged.priority !== old.priority || merged.job !== old.job) {
+            await existing.job.updateData(merged);
+            const priority = priorityFor(merged, base);
+            if (priority !== existing.job.priority) await existing.job.changePriority({ priority });
+          }
+          setAll('merged');
+        }),
+      );
+      if (fresh.length > 0) {
+        const byQueue = new Map<BullQueue, Stored<P>[]>();
+        for (const f of fresh) byQueue.set(f.q, [...(byQueue.get(f.q) ?? []), f.task]);
+        const at = Date.now();
+        for (const [q, list] of byQueue) {
+          await q.addBulk(
+            list.map((task) => ({
+              name: 'task',
+              data: task,
+              opts: { ...jobOptions, jobId: jobIdOf(task.key), priority: priorityFor(task, base), timestamp: at, delay: Math.max(0, task.notBefore - at) },
+            })),
+          );
+        }
+      }
+      return results;
+    },
+
+    async take(max) {
+      await start();
+      const out: QueuedTask<P>[] = [];
+      while (out.length < max && !closed) {
+        const token = `${instance}:${++tokens}`;
+        const job = await worker.getNextJob(token, { block: false });
+        if (!job) break;
+        const task = job.data as Stored<P>;
+        const paused = await readPaused();
+        if (paused.has(task.job)) {
+          // Offered just before its job was paused elsewhere: park it rather than fetch it.
+          await job.moveToCompleted(undefined, token, false).catch(() => {});
+          await addJob(parked, task, await readOrigin(Date.now()));
+          continue;
+        }
+        held.set(task.key, { job, token, task });
+        out.push(task);
+      }
+      return out;
+    },
+
+    async ack(keys) {
+      await Promise.all(
+        keys.map(async (key) => {
+          const h = held.get(key);
+          if (!h) return;
+          held.delete(key);
+          // A lost lock means BullMQ already put the task back for someone else: nothing to do.
+          await h.job.moveToCompleted(undefined, h.token, false).catch(() => {});
+        }),
+      );
+    },
+
+    async retry(task, at) {
+      await start();
+      const h = held.get(task.key);
+      if (!h) {
+        // Never taken here: treat it as an offer available from `at`.
+        await queue.offer([{ ...task, notBefore: at }]);
+        return;
+      }
+      held.delete(task.key);
+      const next: Stored<P> = { ...h.task, ...task, notBefore: at };
+      try {
+        await h.job.updateData(next);
+        await h.job.moveToDelayed(Math.max(at, Date.now()), h.token);
+      } catch (err) {
+        log.warn({ key: task.key, err: errorMessage(err) }, 'could not put a task back; offering it again');
+        await queue.offer([next]);
+      }
+    },
+
+    async remove(key) {
+      await start();
+      const existing = await find(key);
+      if (!existing) return false;
+      const state = await existing.job.getState();
+      if (state === 'active') return false;
+      try {
+        await existing.job.remove();
+        return true;
+      } catch {
+        return false;
+      }
+    },
+
+    async size(job) {
+      await start();
+      if (job === undefined) {
+        const [a, b] = await Promise.all([main.getJobCountByTypes(...QUEUED_STATES), parked.getJobCountByTypes(...QUEUED_STATES)]);
+        return a + b;
+      }
+      return (await listQueued(job)).length;
+    },
+
+    async inFlight(job) {
+      await start();
+      if (job === undefined) return main.getJobCountByTypes('active');
+      return (await main.getActive()).filter((j) => (j?.data as Stored<P> | undefined)?.job === job).length;
+    },
+
+    async nextAvailableAt() {
+      await start();
+      if (await main.isPaused()) return undefined;
+      if ((await main.getJobCountByTypes('wait', 'prioritized')) > 0) return Date.now();
+      const [first] = await main.getDelayed(0, 0);
+      if (!first) return undefined;
+      return first.timestamp + (first.delay ?? 0);
+    },
+
+    async pause(job) {
+      await start();
+      if (job === undefined) return void (await main.pause());
+      await meta.add('paused', { job }, { jobId: `${PAUSED_PREFIX}${job}` });
+      pausedJobs = undefined;
+      await moveJobTasks(job, main, parked);
+    },
+
+    async resume(job) {
+      await start();
+      if (job === undefined) return void (await main.resume());
+      const marker = await meta.getJob(`${PAUSED_PREFIX}${job}`);
+      await marker?.remove().catch(() => {});
+      pausedJobs = undefined;
+      await moveJobTasks(job, parked, main);
+      notifyWatchers();
+    },
+
+    async isPaused(job) {
+      await start();
+      if (job === undefined) return main.isPaused();
+      return (await readPaused(true)).has(job);
+    },
+
+    async clear(job) {
+      await start();
+      let removed = 0;
+      for (const { job: j } of await listQueued(job)) {
+        try {
+          await j.remove();
+          removed++;
+        } catch {
+          // Taken meanwhile.
+        }
+      }
+      return removed;
+    },
+
+    watch(listener) {
+      watchers.add(listener);
+      if (!pollTimer) {
+        pollTimer = setInterval(notifyWatchers, o.pollMs);
+        pollTimer.unref();
+      }
+      return () => {
+        watchers.delete(listener);
+        if (watchers.size === 0 && pollTimer) {
+          clearInterval(pollTimer);
+          pollTimer = undefined;
+        }
+      };
+    },
+
+    async priorityOf(task) {
+      return priorityFor(task, await readOrigin(Date.now()));
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (pollTimer) clearInterval(pollTimer);
+      if (lockTimer) clearInterval(lockTimer);
+      watchers.clear();
+      // Tasks still held go back at once rather than after their lock lapses.
+      for (const h of held.values()) await h.job.moveToDelayed(Date.now(), h.token).catch(() => {});
+      held.clear();
+      await worker.close().catch(() => {});
+      await Promise.all([main.close(), parked.close(), meta.close()]).catch(() => {});
+    },
+  };
+
+  function notifyWatchers() {
+    for (const w of watchers) {
+      try {
+        w();
+      } catch {
+        // A listener's failure is its own.
+      }
+    }
+  }
+
+  return queue;
+}

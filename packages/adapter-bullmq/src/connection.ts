@@ -1,0 +1,173 @@
+/**
+ * Connection — one shape over BullMQ's two backends, Redis and PostgreSQL.
+ *
+ * Guarantees:
+ * - Everything the adapter keeps lives on the one backend the user chose: BullMQ's queues, and the
+ *   few structures BullMQ has no primitive for (the exact sliding-window budget, the shared pause
+ *   set, the priority origin). No second datastore is ever needed.
+ * - Names are namespaced: a Redis key prefix, or a PostgreSQL schema (validated, then quoted).
+ * - Connections the adapter opens are its own and closed by `close()`; a URL's password never
+ *   appears in an error or a log line (`describe()` is safe to print).
+ * - Time that must agree across instances (budget grants, penalties) is read from the backend's
+ *   clock, not the host's, so clock skew between hosts cannot stretch or shrink the window.
+ */
+import { createPostgresBackend, Queue, Worker, type QueueOptions, type WorkerOptions } from 'bullmq';
+import { Redis, type RedisOptions } from 'ioredis';
+import pg from 'pg';
+import { SyncError } from '@tidesync/core';
+
+export type BullMQConnectionOptions =
+  | {
+      /** A `redis://` URL or ioredis options. */
+      redis: string | RedisOptions;
+      /** Key prefix for every key (BullMQ's and the adapter's). Default `tidesync`. */
+      prefix?: string;
+    }
+  | {
+      /** A `postgres://` URL or node-postgres pool options. */
+      postgres: string | pg.PoolConfig;
+      /** Schema for BullMQ's tables and the adapter's. Default `tidesync_bullmq`. */
+      schema?: string;
+    };
+
+/** Minimal typed view of the PostgreSQL pool the adapter queries directly. */
+export interface PgQuery {
+  query<R extends Record<string, unknown> = Record<string, unknown>>(text: string, params?: unknown[]): Promise<{ rows: R[] }>;
+}
+
+export interface Backend {
+  readonly kind: 'redis' | 'postgres';
+  /** Where it points, without credentials. */
+  describe(): string;
+  /** Namespace: the Redis key prefix or the PostgreSQL schema (already validated). */
+  readonly namespace: string;
+  newQueue(name: string, options?: Omit<QueueOptions, 'connection'>): Queue;
+  newWorker(name: string, processor: ConstructorParameters<typeof Worker>[1], options?: Omit<WorkerOptions, 'connection'>): Worker;
+  /** The adapter's own Redis client (Redis backend only). */
+  redis(): Redis;
+  /** The adapter's own pool (PostgreSQL backend only); `sql` quotes the schema for you. */
+  pg(): PgQuery & { schema: string };
+  close(): Promise<void>;
+}
+
+const NAMESPACE = /^[a-z_][a-z0-9_]{0,47}$/;
+
+export const redactUrl = (url: string): string => url.replace(/(\/\/[^:/@]*:)[^@]*@/, '$1***@');
+
+export function connect(options: BullMQConnectionOptions): Backend {
+  if ('redis' in options) return connectRedis(options.redis, options.prefix ?? 'tidesync');
+  return connectPostgres(options.postgres, options.schema ?? 'tidesync_bullmq');
+}
+
+function checkNamespace(what: string, value: string): string {
+  if (!NAMESPACE.test(value)) {
+    throw new SyncError('CONFIG_INVALID', `${what} "${value}" must be lower-case letters, digits and underscores, starting with a letter or underscore`);
+  }
+  return value;
+}
+
+function connectRedis(target: string | RedisOptions, prefix: string): Backend {
+  checkNamespace('redis prefix', prefix);
+  const options: RedisOptions =
+    typeof target === 'string' ? { ...parseRedisUrl(target), maxRetriesPerRequest: null } : { ...target, maxRetriesPerRequest: null };
+  let client: Redis | undefined;
+  const owned: Array<{ close(): Promise<void> }> = [];
+  const label = typeof target === 'string' ? redactUrl(target) : `redis://${target.host ?? '127.0.0.1'}:${target.port ?? 6379}`;
+  return {
+    kind: 'redis',
+    namespace: prefix,
+    describe: () => `${label} (prefix ${prefix})`,
+    newQueue(name, queueOptions = {}) {
+      const queue = new Queue(name, { ...queueOptions, connection: options, prefix });
+      owned.push(queue);
+      return queue;
+    },
+    newWorker(name, processor, workerOptions = {}) {
+      const worker = new Worker(name, processor, { ...workerOptions, connection: options, prefix });
+      owned.push(worker);
+      return worker;
+    },
+    redis() {
+      client ??= new Redis({ ...options, lazyConnect: false });
+      return client;
+    },
+    pg() {
+      throw new SyncError('CONFIG_INVALID', 'this BullMQ connection is Redis, not PostgreSQL');
+    },
+    async close() {
+      for (const o of owned.splice(0).reverse()) await o.close().catch(() => {});
+      if (client) await client.quit().catch(() => client?.disconnect());
+      client = undefined;
+    },
+  };
+}
+
+function parseRedisUrl(url: string): RedisOptions {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new SyncError('CONFIG_INVALID', `redis connection "${redactUrl(url)}" is not a URL`);
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    throw new SyncError('CONFIG_INVALID', `redis connection "${redactUrl(url)}" must start with redis:// or rediss://`);
+  }
+  const db = parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : 0;
+  return {
+    host: parsed.hostname || '127.0.0.1',
+    port: parsed.port ? Number(parsed.port) : 6379,
+    ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
+    ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+    db: Number.isInteger(db) ? db : 0,
+    ...(parsed.protocol === 'rediss:' ? { tls: {} } : {}),
+  };
+}
+
+function connectPostgres(target: string | pg.PoolConfig, schema: string): Backend {
+  checkNamespace('postgres schema', schema);
+  const poolConfig: pg.PoolConfig = typeof target === 'string' ? { connectionString: target } : target;
+  let pool: pg.Pool | undefined;
+  const owned: Array<{ close(): Promise<void> }> = [];
+  const label = typeof target === 'string' ? redactUrl(target) : `postgres://${target.host ?? 'localhost'}:${target.port ?? 5432}/${target.database ?? ''}`;
+  // BullMQ builds its own pool per queue/worker from this config, pins its search_path to the
+  // schema and runs its migrations (serialised by its own advisory lock).
+  const bullConnection = { ...poolConfig, schema, migrate: true };
+  const sqlPool = () => {
+    if (!pool) {
+      pool = new pg.Pool({ ...poolConfig, max: 4 });
+      // An idle client that loses its server must not crash the process; the next query reconnects.
+      pool.on('error', () => {});
+    }
+    return pool;
+  };
+  return {
+    kind: 'postgres',
+    namespace: schema,
+    describe: () => `${label} (schema ${schema})`,
+    newQueue(name, queueOptions = {}) {
+      const queue = new Queue(name, { ...queueOptions, connection: bullConnection } as never, createPostgresBackend as never) as unknown as Queue;
+      owned.push(queue);
+      return queue;
+    },
+    newWorker(name, processor, workerOptions = {}) {
+      const worker = new Worker(name, processor, { ...workerOptions, connection: bullConnection } as never, createPostgresBackend as never) as unknown as Worker;
+      owned.push(worker);
+      return worker;
+    },
+    redis() {
+      throw new SyncError('CONFIG_INVALID', 'this BullMQ connection is PostgreSQL, not Redis');
+    },
+    pg() {
+      const p = sqlPool();
+      return {
+        schema: `"${schema}"`,
+        query: async <R extends Record<string, unknown>>(text: string, params?: unknown[]) => (await p.query(text, params)) as unknown as { rows: R[] },
+      };
+    },
+    async close() {
+      for (const o of owned.splice(0).reverse()) await o.close().catch(() => {});
+      if (pool) await pool.end().catch(() => {});
+      pool = undefined;
+    },
+  };
+}
