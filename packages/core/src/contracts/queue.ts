@@ -16,7 +16,10 @@ import type { QueuedTask } from './task.js';
  *   was offered again meanwhile the two merge.
  * - `pause()`/`resume()` without a job stop/restart handing out everything; queued work is kept.
  * - Operations are atomic with respect to each other; implementations may be shared by several
- *   engine instances only if they say so.
+ *   engine instances only if they say so, by setting `shared`.
+ * - A **shared** queue receives work from other processes, so the engine cannot know when work
+ *   arrives: it subscribes with `watch`, and re-reads each planned key's freshness from the Store
+ *   at every tick (another instance may have fetched it).
  */
 export type OfferResult = 'added' | 'merged' | 'inflight';
 
@@ -51,4 +54,11 @@ export interface Queue<P = unknown> {
   clear(job?: string): Promise<number>;
   /** Release resources. */
   close?(): Promise<void>;
+  /** Set by queues that several engine instances (processes, hosts) use at once. */
+  readonly shared?: boolean;
+  /**
+   * Call `listener` whenever work may have become available through someone else (another
+   * instance's offer, a resumed job). Returns the unsubscribe. In-process queues need not offer it.
+   */
+  watch?(listener: () => void): () => void;
 }

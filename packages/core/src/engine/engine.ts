@@ -196,6 +196,7 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
   let running = new AbortController();
   let stopped: Promise<void> = Promise.resolve();
   let planningDone = newWake();
+  let unwatch: (() => void) | undefined;
 
   const notify = () => wake.resolve();
 
@@ -248,9 +249,13 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
     const specs = [...(await job.def.plan({ ...tick, job: name, now, timezone: job.timezone }))];
     const seq = book.beginTick(name);
     const unknown = book.unknown(specs.map((s) => s.key));
-    if (unknown.length > 0) {
-      const states = await store.readKeyStates(unknown);
+    // With a shared queue other instances fetch keys too: what this instance remembers may be
+    // older than the Store, so every planned key's state is read again.
+    const toRead = queue.shared ? specs.map((s) => s.key) : unknown;
+    if (toRead.length > 0) {
+      const states = await store.readKeyStates(toRead);
       for (const key of unknown) book.load(key, now, states.get(key));
+      if (queue.shared) for (const key of toRead) book.refresh(key, states.get(key));
     }
     for (const spec of specs) book.cover(spec.key, name, seq, spec.freshFor ?? job.freshFor);
 
@@ -513,6 +518,7 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
       const signal = running.signal;
       stopped = new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
       await scheduler.start();
+      unwatch = queue.watch?.(notify);
       dispatcher = dispatchLoop();
       events.emit('started', { at: clock.now() });
       log.info({ jobs: [...jobs.keys()], paused: pausedAll ? ['*'] : [...pausedJobs] }, 'sync engine started');
@@ -524,6 +530,8 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
     async stop(stopOptions = {}) {
       if (state !== 'running') return;
       state = 'stopping';
+      unwatch?.();
+      unwatch = undefined;
       await scheduler.stop();
       acquireAbort.abort();
       running.abort();

@@ -50,6 +50,12 @@ export class KeyBook {
     this.records.set(key, { lastSuccessAt: state?.lastSuccessAt, firstPlannedAt: now, coverage: [] });
   }
 
+  /** Another instance may have fetched `key`: take its persisted success if it is newer. */
+  refresh(key: string, state: KeyState | undefined): void {
+    const at = state?.lastSuccessAt;
+    if (at !== undefined) this.recordSuccess(key, at);
+  }
+
   cover(key: string, job: string, seq: number, target: number): void {
     const rec = this.records.get(key);
     if (!rec) return;

@@ -1,0 +1,229 @@
+/**
+ * The Scheduler contract on BullMQ Job Schedulers, shared by every instance naming the same ticks queue.
+ *
+ * Guarantees:
+ * - **One tick per occurrence across all instances**: each schedule is a BullMQ Job Scheduler
+ *   (cron pattern and IANA time zone, seconds field allowed); BullMQ creates one job per occurrence
+ *   and exactly one instance's worker processes it. Every instance registers the same handlers, so
+ *   it does not matter which one runs a tick.
+ * - **Occurrence time**: `scheduledAt` is the occurrence BullMQ scheduled (from the job id), not
+ *   the moment a worker picked it up.
+ * - **Catch-up**: when every instance was down, the occurrence BullMQ had scheduled stays queued
+ *   and fires once when the first instance returns, marked `catchUp` (later ones were never
+ *   created: at most one). An instance starting never re-creates an unchanged schedule, which
+ *   would drop that pending occurrence. With `persistence` (the Store), a schedule new to BullMQ
+ *   whose last tick is older than its previous occurrence also fires once, deduplicated by a job
+ *   id so several instances starting together fire it once.
+ * - **Overlap**: while a tick of a schedule runs on any instance, a new one is skipped (`skip`) or
+ *   waits for it (`bufferOne`, at most one waiting per instance).
+ * - `catchUp: false` drops an occurrence that fires more than `lateAfterMs` late.
+ * - Handlers' errors go to `onError`; a tick job never fails or retries in BullMQ.
+ * - Leadership is BullMQ's: `isLeader` is not consulted.
+ */
+import type { Job, Queue as BullQueue, Worker } from 'bullmq';
+import { z } from 'zod';
+import {
+  errorMessage,
+  functionOption,
+  implementsOption,
+  noopLogger,
+  parseCron,
+  parseOptions,
+  type CronSchedule,
+  type LastTickPersistence,
+  type Logger,
+  type Scheduler,
+  type ScheduleSpec,
+  type Tick,
+  type TickHandler,
+} from '@tidesync/core';
+import type { Backend } from './connection.js';
+
+const optionsSchema = z.object({
+  /** Names the shared ticks queue; instances of one deployment use the same name. */
+  name: z.string().regex(/^[A-Za-z0-9_.-]{1,80}$/, 'letters, digits, "_", "." and "-" only (BullMQ reserves ":")'),
+  /** A tick processed later than this after its occurrence counts as a catch-up. */
+  lateAfterMs: z.number().int().positive().default(60_000),
+  persistence: implementsOption<LastTickPersistence>('a last-tick store', ['readLastTick', 'writeLastTick']).optional(),
+  logger: implementsOption<Logger>('a Logger', ['debug', 'info', 'warn', 'error']).optional(),
+  onSkip: functionOption<(tick: Tick, reason: 'overlap' | 'missed') => void>().optional(),
+  onError: functionOption<(error: unknown, tick: Tick) => void>().optional(),
+  random: functionOption<() => number>().optional(),
+  /** How often a buffered tick checks whether the running one has finished elsewhere. */
+  pollMs: z.number().int().positive().default(250),
+});
+
+export type BullMQSchedulerOptions = z.input<typeof optionsSchema>;
+
+interface Entry {
+  spec: ScheduleSpec;
+  cron: CronSchedule;
+  handler: TickHandler;
+  running: number;
+  buffered: boolean;
+  last: number | undefined;
+}
+
+const CATCH_UP_PREFIX = 'catchup~';
+
+/** The occurrence a scheduler job stands for: BullMQ names them `repeat:<scheduler>:<millis>`. */
+const occurrenceOf = (job: Job): number | undefined => {
+  const match = /:(\d+)$/.exec(job.id ?? '');
+  return match ? Number(match[1]) : undefined;
+};
+
+export function createBullMQScheduler(backend: Backend, options: BullMQSchedulerOptions): Scheduler {
+  const o = parseOptions('BullMQ scheduler options', optionsSchema, options);
+  const log = o.logger ?? noopLogger;
+  const random = o.random ?? Math.random;
+  const entries = new Map<string, Entry>();
+  let ticks: BullQueue | undefined;
+  let worker: Worker | undefined;
+  let stopping = false;
+  const inFlight = new Set<Promise<void>>();
+
+  const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+  /** Whether another tick of `schedule` is running anywhere (this instance included). */
+  const othersRunning = async (schedule: string, self: string | undefined): Promise<boolean> => {
+    const e = entries.get(schedule);
+    if (e && e.running > 0) return true;
+    const active = await ticks!.getActive();
+    return active.some((j) => j && j.id !== self && (j.data as { schedule?: string } | undefined)?.schedule === schedule);
+  };
+
+  const fire = async (e: Entry, tick: Tick) => {
+    e.running++;
+    try {
+      if (e.spec.jitterMs > 0) await sleep(Math.floor(random() * e.spec.jitterMs));
+      e.last = Math.max(e.last ?? 0, tick.scheduledAt);
+      await o.persistence?.writeLastTick(e.spec.id, tick.scheduledAt).catch((err) => log.warn({ err: errorMessage(err) }, 'could not record the last tick'));
+      await e.handler(tick);
+    } catch (err) {
+      log.error({ schedule: e.spec.id, err: errorMessage(err) }, 'tick handler failed');
+      o.onError?.(err, tick);
+    } finally {
+      e.running--;
+    }
+  };
+
+  const processTick = async (job: Job): Promise<void> => {
+    const schedule = (job.data as { schedule?: string } | undefined)?.schedule;
+    const e = schedule === undefined ? undefined : entries.get(schedule);
+    if (!e || stopping) return;
+    const firedAt = Date.now();
+    const scheduledAt = occurrenceOf(job) ?? firedAt;
+    const isCatchUp = job.id?.startsWith(CATCH_UP_PREFIX) === true || firedAt - scheduledAt > o.lateAfterMs;
+    const tick: Tick = { schedule: e.spec.id, scheduledAt, firedAt, catchUp: isCatchUp, manual: false };
+    if (isCatchUp && !e.spec.catchUp) {
+      o.onSkip?.(tick, 'missed');
+      return;
+    }
+    if (await othersRunning(e.spec.id, job.id)) {
+      if (e.spec.overlap === 'skip' || e.buffered) {
+        o.onSkip?.(tick, 'overlap');
+        return;
+      }
+      e.buffered = true;
+      try {
+        while (!stopping && (await othersRunning(e.spec.id, job.id))) await sleep(o.pollMs);
+      } finally {
+        e.buffered = false;
+      }
+      if (stopping) return;
+    }
+    await fire(e, { ...tick, firedAt: Date.now() });
+  };
+
+  /** Create or update the BullMQ Job Scheduler, unless an identical one is already pending. */
+  const ensure = async (e: Entry) => {
+    const existing = await ticks!.getJobScheduler(e.spec.id);
+    const same = existing && existing.pattern === e.spec.cron && (existing.tz ?? 'UTC') === e.spec.timezone;
+    if (!same) {
+      try {
+        await ticks!.upsertJobScheduler(
+          e.spec.id,
+          { pattern: e.spec.cron, tz: e.spec.timezone },
+          { name: e.spec.id, data: { schedule: e.spec.id }, opts: { removeOnComplete: true, removeOnFail: true } },
+        );
+      } catch (err) {
+        // Instances starting together race to create it; losing that race is fine.
+        const now = await ticks!.getJobScheduler(e.spec.id);
+        if (!now || now.pattern !== e.spec.cron) throw err;
+      }
+    }
+    if (!existing && e.spec.catchUp && o.persistence) {
+      const last = await o.persistence.readLastTick(e.spec.id);
+      const previous = e.cron.prev(Date.now());
+      if (last !== undefined && last < previous) {
+        // A job id per occurrence: instances starting together add it once.
+        await ticks!.add(e.spec.id, { schedule: e.spec.id }, { jobId: `${CATCH_UP_PREFIX}${e.spec.id}~${previous}`, removeOnComplete: true, removeOnFail: true });
+      }
+    }
+  };
+
+  return {
+    add(spec, handler) {
+      if (entries.has(spec.id)) throw new Error(`schedule "${spec.id}" is already added`);
+      const entry: Entry = { spec, cron: parseCron(spec.cron, spec.timezone), handler, running: 0, buffered: false, last: undefined };
+      entries.set(spec.id, entry);
+      if (ticks && !stopping) void ensure(entry).catch((err) => log.error({ schedule: spec.id, err: errorMessage(err) }, 'could not create the schedule'));
+    },
+
+    remove(id) {
+      entries.delete(id);
+      // Other instances may still run it; removing it from BullMQ is the deployment's decision,
+      // so a rolling restart with a job dropped does not need every instance to agree first.
+    },
+
+    async start() {
+      if (worker) return;
+      stopping = false;
+      ticks = backend.newQueue(o.name);
+      await ticks.waitUntilReady();
+      for (const e of entries.values()) await ensure(e);
+      worker = backend.newWorker(
+        o.name,
+        async (job: Job) => {
+          const run = processTick(job);
+          inFlight.add(run);
+          try {
+            await run;
+          } finally {
+            inFlight.delete(run);
+          }
+        },
+        { concurrency: Math.max(4, entries.size * 2), lockDuration: 60_000 },
+      );
+      await worker.waitUntilReady();
+    },
+
+    async stop() {
+      stopping = true;
+      await Promise.allSettled([...inFlight]);
+      await worker?.close();
+      await ticks?.close();
+      worker = undefined;
+      ticks = undefined;
+    },
+
+    nextTick(id) {
+      const e = entries.get(id);
+      return e ? e.cron.next(Date.now()) : undefined;
+    },
+
+    lastTick(id) {
+      return entries.get(id)?.last;
+    },
+  };
+}
+
+/** Remove a schedule from BullMQ for every instance (for when a job is retired for good). */
+export async function removeBullMQSchedule(backend: Backend, name: string, id: string): Promise<void> {
+  const ticks = backend.newQueue(name);
+  try {
+    await ticks.removeJobScheduler(id);
+  } finally {
+    await ticks.close();
+  }
+}

@@ -1,0 +1,141 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ScheduleSpec, Scheduler, Tick } from '@tidesync/core';
+import { createBullMQScheduler } from '../src/bullmq-scheduler.js';
+import { backendKinds, testNamespace, uniqueName, type TestNamespace } from './helpers.js';
+
+const spec = (fields: Partial<ScheduleSpec> = {}): ScheduleSpec => ({
+  id: 'job',
+  cron: '* * * * * *',
+  timezone: 'UTC',
+  overlap: 'skip',
+  jitterMs: 0,
+  catchUp: true,
+  ...fields,
+});
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// Real time (BullMQ schedules by the wall clock), so cadences here have a seconds field.
+for (const kind of backendKinds) {
+  describe(`BullMQ scheduler on ${kind}`, () => {
+    let ns: TestNamespace;
+    const running: Scheduler[] = [];
+    const make = (name: string, extra: Parameters<typeof createBullMQScheduler>[1] extends infer O ? Partial<O> : never = {}) => {
+      const s = createBullMQScheduler(ns.connect(), { name, lateAfterMs: 1_500, ...extra });
+      running.push(s);
+      return s;
+    };
+    afterEach(async () => {
+      for (const s of running.splice(0)) await s.stop();
+      await ns?.drop();
+    });
+
+    it('fires each occurrence exactly once across three instances, with its occurrence time', async () => {
+      ns = testNamespace(kind);
+      const name = uniqueName('ticks');
+      const ticks: Array<Tick & { instance: number }> = [];
+      const instances = [0, 1, 2].map((i) => {
+        const s = make(name);
+        s.add(spec(), async (t) => void ticks.push({ ...t, instance: i }));
+        return s;
+      });
+      await Promise.all(instances.map((s) => s.start()));
+      await sleep(5_200);
+      await Promise.all(instances.map((s) => s.stop()));
+      const occurrences = ticks.map((t) => t.scheduledAt);
+      expect(ticks.length).toBeGreaterThanOrEqual(4);
+      expect(new Set(occurrences).size).toBe(ticks.length); // no occurrence twice
+      expect(occurrences.every((at) => at % 1_000 === 0)).toBe(true);
+      expect(ticks.every((t) => t.firedAt >= t.scheduledAt && !t.catchUp && !t.manual)).toBe(true);
+      const sorted = [...occurrences].sort((a, b) => a - b);
+      expect(sorted.every((at, i) => i === 0 || at - sorted[i - 1]! === 1_000)).toBe(true);
+    });
+
+    it('honours the time zone and reports the next occurrence', async () => {
+      ns = testNamespace(kind);
+      const s = make(uniqueName('ticks'));
+      s.add(spec({ id: 'sg', cron: '0 9 * * *', timezone: 'Asia/Singapore' }), async () => {});
+      await s.start();
+      const next = s.nextTick('sg')!;
+      // 09:00 in Singapore is 01:00 UTC, every day.
+      expect(new Date(next).getUTCHours()).toBe(1);
+      expect(next).toBeGreaterThan(Date.now());
+      expect(next - Date.now()).toBeLessThanOrEqual(86_400_000);
+    });
+
+    it('skips an occurrence while the previous tick still runs on another instance (overlap: skip)', async () => {
+      ns = testNamespace(kind);
+      const name = uniqueName('ticks');
+      const started: number[] = [];
+      const skipped: string[] = [];
+      const instances = [0, 1].map(() => {
+        const s = make(name, { onSkip: (_t, reason) => skipped.push(reason) });
+        s.add(spec(), async (t) => {
+          started.push(t.scheduledAt);
+          await sleep(2_300);
+        });
+        return s;
+      });
+      await Promise.all(instances.map((s) => s.start()));
+      await sleep(4_200);
+      for (const s of instances) await s.stop();
+      expect(skipped.filter((r) => r === 'overlap').length).toBeGreaterThanOrEqual(2);
+      // Runs never overlap: consecutive starts are at least the handler's duration apart.
+      const sorted = [...started].sort((a, b) => a - b);
+      expect(sorted.every((at, i) => i === 0 || at - sorted[i - 1]! >= 2_000)).toBe(true);
+    });
+
+    it('fires one catch-up for the occurrence missed while every instance was down', async () => {
+      ns = testNamespace(kind);
+      const name = uniqueName('ticks');
+      const first = make(name);
+      first.add(spec({ cron: '*/2 * * * * *' }), async () => {});
+      await first.start();
+      await sleep(300);
+      await first.stop();
+      await sleep(4_500); // two occurrences pass with no instance up
+      const ticks: Tick[] = [];
+      const again = [0, 1].map(() => {
+        const s = make(name);
+        s.add(spec({ cron: '*/2 * * * * *' }), async (t) => void ticks.push(t));
+        return s;
+      });
+      await Promise.all(again.map((s) => s.start()));
+      await sleep(2_500);
+      const catchUps = ticks.filter((t) => t.catchUp);
+      expect(catchUps).toHaveLength(1);
+      expect(catchUps[0]!.firedAt - catchUps[0]!.scheduledAt).toBeGreaterThan(1_500);
+      expect(ticks.filter((t) => !t.catchUp).length).toBeGreaterThanOrEqual(1);
+    });
+
+    it('catches up from the persisted last tick once, however many instances start', async () => {
+      ns = testNamespace(kind);
+      const name = uniqueName('ticks');
+      const persistence = { readLastTick: async () => Date.now() - 3 * 86_400_000, writeLastTick: async () => {} };
+      const ticks: Tick[] = [];
+      const instances = [0, 1, 2].map(() => {
+        const s = make(name, { persistence });
+        s.add(spec({ cron: '0 0 * * *' }), async (t) => void ticks.push(t));
+        return s;
+      });
+      await Promise.all(instances.map((s) => s.start()));
+      await sleep(1_500);
+      expect(ticks).toHaveLength(1);
+      expect(ticks[0]).toMatchObject({ catchUp: true });
+    });
+
+    it('reports handler errors and keeps firing', async () => {
+      ns = testNamespace(kind);
+      const errors: string[] = [];
+      const s = make(uniqueName('ticks'), { onError: (err) => errors.push(String(err)) });
+      let n = 0;
+      s.add(spec(), async () => {
+        n++;
+        throw new Error('plan failed');
+      });
+      await s.start();
+      await sleep(2_600);
+      expect(n).toBeGreaterThanOrEqual(2);
+      expect(errors.length).toBe(n);
+    });
+  });
+}
