@@ -53,6 +53,7 @@ const optionsSchema = z.object({
 export type BullMQQueueOptions = z.input<typeof optionsSchema>;
 
 export interface BullMQQueue<P = unknown> extends Queue<P> {
+  close(): Promise<void>;
   /** Tells the engine that work may be offered by other instances. */
   readonly shared: true;
   /** Calls `listener` whenever other instances may have made work available. Returns an unsubscribe. */
@@ -65,7 +66,7 @@ const BANDS = 4;
 const SLOTS = 2 ** 19; // 4 × 2^19 = 2^21, BullMQ's priority range
 const ORIGIN_JOB = 'origin';
 const PAUSED_PREFIX = 'paused~';
-const QUEUED_STATES = ['wait', 'paused', 'prioritized', 'delayed'] as const;
+const QUEUED_STATES = ['wait', 'prioritized', 'delayed'] as const;
 
 const defaultBand = (priority: number): number => (priority >= -3_600 ? 0 : priority >= -21_600 ? 1 : priority >= -129_600 ? 2 : 3);
 
@@ -173,7 +174,7 @@ export function createBullMQQueue<P = unknown>(backend: Backend, options: BullMQ
     const now = Date.now();
     if (!force && pausedJobs && now - pausedJobs.readAt < 1_000) return pausedJobs.names;
     const names = new Set<string>();
-    for (const j of await meta.getJobs(['wait', 'paused'])) {
+    for (const j of await meta.getJobs(['wait'])) {
       if (j?.id?.startsWith(PAUSED_PREFIX)) names.add(j.id.slice(PAUSED_PREFIX.length));
     }
     pausedJobs = { names, readAt: now };

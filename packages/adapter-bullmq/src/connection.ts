@@ -78,12 +78,12 @@ function connectRedis(target: string | RedisOptions, prefix: string): Backend {
     namespace: prefix,
     describe: () => `${label} (prefix ${prefix})`,
     newQueue(name, queueOptions = {}) {
-      const queue = new Queue(name, { ...queueOptions, connection: options, prefix });
+      const queue = new Queue(name, { ...queueOptions, connection: options as never, prefix });
       owned.push(queue);
       return queue;
     },
     newWorker(name, processor, workerOptions = {}) {
-      const worker = new Worker(name, processor, { ...workerOptions, connection: options, prefix });
+      const worker = new Worker(name, processor, { ...workerOptions, connection: options as never, prefix });
       owned.push(worker);
       return worker;
     },

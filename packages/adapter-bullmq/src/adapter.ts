@@ -1,0 +1,67 @@
+/**
+ * One call that wires a deployment onto BullMQ: the shared queue, the ticks and the budget, all on
+ * one connection and one name. Every instance of the service calls it with the same name.
+ */
+import { z } from 'zod';
+import { implementsOption, parseOptions, type Logger, type RateLimiter } from '@tidesync/core';
+import { connect, type Backend, type BullMQConnectionOptions } from './connection.js';
+import { createBullMQQueue, type BullMQQueue, type BullMQQueueOptions } from './bullmq-queue.js';
+import { createBullMQScheduler, type BullMQSchedulerOptions } from './bullmq-scheduler.js';
+import { createSharedRateLimiter, type SharedRateLimiterOptions } from './shared-rate-limiter.js';
+
+const optionsSchema = z.object({
+  connection: z.custom<BullMQConnectionOptions>(
+    (v) => typeof v === 'object' && v !== null && ('redis' in v || 'postgres' in v),
+    { message: 'expected { redis: url | options } or { postgres: url | options }' },
+  ),
+  /** The deployment's name: queues, ticks and the budget are namespaced by it. */
+  name: z.string().regex(/^[A-Za-z0-9_-]{1,60}$/, 'letters, digits, "_" and "-" only'),
+  logger: implementsOption<Logger>('a Logger', ['debug', 'info', 'warn', 'error']).optional(),
+  queue: z.record(z.string(), z.unknown()).optional(),
+});
+
+export interface BullMQAdapterOptions {
+  connection: BullMQConnectionOptions;
+  name: string;
+  logger?: Logger;
+  /** Queue tuning (deadline resolution, lock duration, stalled check, poll interval, bands). */
+  queue?: Omit<BullMQQueueOptions, 'name' | 'logger'>;
+}
+
+export interface BullMQAdapter<P = unknown> {
+  /** The shared queue: pass as the engine's `queue`. */
+  readonly queue: BullMQQueue<P>;
+  /** The shared ticks: pass as the engine's `scheduler` (give it the Store as `persistence`). */
+  scheduler(options?: Omit<BullMQSchedulerOptions, 'name'>): ReturnType<typeof createBullMQScheduler>;
+  /** The shared budget: pass as the engine's `rateLimit`. */
+  rateLimiter(options: Omit<SharedRateLimiterOptions, 'name'> & { name?: string }): RateLimiter;
+  /** Where it points, without credentials. */
+  describe(): string;
+  readonly backend: Backend;
+  /** Close the queue, the schedulers, the budgets and the connections this adapter opened. */
+  close(): Promise<void>;
+}
+
+export function createBullMQAdapter<P = unknown>(options: BullMQAdapterOptions): BullMQAdapter<P> {
+  const o = parseOptions('BullMQ adapter options', optionsSchema, options);
+  const backend = connect(options.connection);
+  const queue = createBullMQQueue<P>(backend, { ...options.queue, name: o.name, ...(o.logger ? { logger: o.logger } : {}) });
+  const limiters: RateLimiter[] = [];
+  return {
+    queue,
+    backend,
+    scheduler: (schedulerOptions = {}) =>
+      createBullMQScheduler(backend, { ...(o.logger ? { logger: o.logger } : {}), ...schedulerOptions, name: `${o.name}.ticks` }),
+    rateLimiter(limiterOptions) {
+      const limiter = createSharedRateLimiter(backend, { ...limiterOptions, name: limiterOptions.name ?? o.name });
+      limiters.push(limiter);
+      return limiter;
+    },
+    describe: () => backend.describe(),
+    async close() {
+      for (const l of limiters.splice(0)) await l.close?.();
+      await queue.close?.();
+      await backend.close();
+    },
+  };
+}

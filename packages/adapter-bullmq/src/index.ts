@@ -1,0 +1,10 @@
+export { createBullMQAdapter } from './adapter.js';
+export type { BullMQAdapter, BullMQAdapterOptions } from './adapter.js';
+export { createBullMQQueue, jobIdOf } from './bullmq-queue.js';
+export type { BullMQQueue, BullMQQueueOptions } from './bullmq-queue.js';
+export { createBullMQScheduler, removeBullMQSchedule } from './bullmq-scheduler.js';
+export type { BullMQSchedulerOptions } from './bullmq-scheduler.js';
+export { createSharedRateLimiter } from './shared-rate-limiter.js';
+export type { SharedRateLimiterOptions } from './shared-rate-limiter.js';
+export { connect } from './connection.js';
+export type { Backend, BullMQConnectionOptions } from './connection.js';
