@@ -9,6 +9,7 @@ const source = (path: string) => fileURLToPath(new URL(`../../packages/${path}`,
 const workspace: Record<string, string> = {
   '@tidesync/core': source('core/src/index.ts'),
   '@tidesync/adapter-postgres': source('adapter-postgres/src/index.ts'),
+  '@tidesync/adapter-bullmq': source('adapter-bullmq/src/index.ts'),
   '@tidesync/nestjs': source('nest-module/src/index.ts'),
   '@tidesync/nestjs/health': source('nest-module/src/health/index.ts'),
 };

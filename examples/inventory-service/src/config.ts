@@ -113,6 +113,11 @@ const envSchema = z.object({
       }
     }),
   SYNC_ADMIN_TOKEN: optionalText,
+  RATE_LIMIT_WINDOW_MS: int(1_000, 60_000),
+  SYNC_QUEUE: z.string().trim().toLowerCase().default('memory').pipe(z.enum(['memory', 'bullmq'], { message: 'expected memory (one process) or bullmq (several instances)' })),
+  REDIS_URL: optionalText.pipe(z.string().regex(/^rediss?:\/\//, { message: 'expected a redis:// or rediss:// URL' }).optional()),
+  SYNC_QUEUE_NAME: z.string().trim().regex(/^[A-Za-z0-9_-]{1,60}$/, { message: 'expected letters, digits, "_" or "-"' }).default('inventory'),
+  SYNC_QUEUE_LOCK_MS: int(1_000, 30_000),
   LOG_LEVEL: z
     .string()
     .trim()
@@ -141,6 +146,13 @@ export interface ServiceConfig {
   products: ProductSeed[];
   adminToken: string | undefined;
   logLevel: Env['LOG_LEVEL'];
+  /** The partner's window that `rateLimitPerMinute` counts over (60 s unless a partner differs). */
+  rateWindowMs: number;
+  /**
+   * `memory`: one process. `bullmq`: several instances share one queue, one schedule and one budget
+   * on BullMQ — over Redis when `redisUrl` is set, else over PostgreSQL at `databaseUrl`.
+   */
+  queue: { kind: 'memory' } | { kind: 'bullmq'; redisUrl: string | undefined; name: string; lockMs: number };
 }
 
 export class ConfigError extends Error {
@@ -157,6 +169,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
+  if (e.SYNC_QUEUE === 'bullmq' && !e.REDIS_URL && !e.DATABASE_URL) {
+    // BullMQ needs a server every instance reaches; embedded PGlite belongs to one process.
+    throw new ConfigError('invalid configuration:\n  SYNC_QUEUE: bullmq needs REDIS_URL or DATABASE_URL (a PostgreSQL server all instances share)');
+  }
   return {
     port: e.PORT,
     partnerApi: e.PARTNER_API,
@@ -173,5 +189,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     products: e.PRODUCTS,
     adminToken: e.SYNC_ADMIN_TOKEN,
     logLevel: e.LOG_LEVEL,
+    rateWindowMs: e.RATE_LIMIT_WINDOW_MS,
+    queue: e.SYNC_QUEUE === 'bullmq' ? { kind: 'bullmq', redisUrl: e.REDIS_URL, name: e.SYNC_QUEUE_NAME, lockMs: e.SYNC_QUEUE_LOCK_MS } : { kind: 'memory' },
   };
 }

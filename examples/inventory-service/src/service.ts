@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { type INestApplication, Logger, type LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { createHttpSource, createMemoryQueue, type HttpSource, type RetryPolicy, type Source } from '@tidesync/core';
+import { createBullMQAdapter, type BullMQAdapter } from '@tidesync/adapter-bullmq';
+import { createHttpSource, createMemoryQueue, type HttpSource, type Queue, type RateLimiter, type RetryPolicy, type Scheduler, type Source } from '@tidesync/core';
 import { SyncEngine } from '@tidesync/nestjs';
 import { AppModule } from './app.module.js';
 import { inventoryJobs } from './cadences.js';
@@ -65,7 +66,7 @@ export async function startInventoryService(options: ServiceOptions): Promise<In
   const { config } = options;
   if (options.logLevels !== undefined) Logger.overrideLogger(options.logLevels);
   const logger = new Logger('InventoryService');
-  const rateWindowMs = options.rateWindowMs ?? 60_000;
+  const rateWindowMs = options.rateWindowMs ?? config.rateWindowMs;
   const cleanups: (() => Promise<unknown>)[] = [];
   const cleanup = async () => {
     for (const fn of cleanups.splice(0).reverse()) await fn().catch((err: unknown) => logger.warn(`shutdown step failed: ${(err as Error).message}`));
@@ -106,7 +107,12 @@ export async function startInventoryService(options: ServiceOptions): Promise<In
     const store: typeof inventoryStore = {
       ...inventoryStore,
       write: (batch) =>
-        products.exclusive(() => inventoryStore.write({ ...batch, scopes: batch.scopes.filter((s) => products.isKnown(parseInventoryKey(s.scope).productId)) })),
+        products.exclusive(async () => {
+          const known = (s: { scope: string }) => products.isKnown(parseInventoryKey(s.scope).productId);
+          // A product added through another instance may be new to this one's list.
+          if (config.queue.kind === 'bullmq' && !batch.scopes.every(known)) await products.list().catch(() => undefined);
+          return inventoryStore.write({ ...batch, scopes: batch.scopes.filter(known) });
+        }),
     };
     const http: HttpSource<InventoryTask> = createHttpSource<InventoryTask>({
       baseUrl: partnerUrl,
@@ -122,9 +128,44 @@ export async function startInventoryService(options: ServiceOptions): Promise<In
     // …and a key of a deleted product that still comes up (a retry, a plan that raced the
     // deletion) costs no request: nothing to fetch, and the store drops its (empty) scope.
     const source: Source<InventoryTask> = {
-      fetch: (task, context) => (products.isKnown(task.payload.productId) ? http.fetch(task, context) : Promise.resolve([])),
+      fetch: async (task, context) => ((await knownProduct(task.payload.productId)) ? http.fetch(task, context) : []),
     };
-    const queue = createMemoryQueue<InventoryTask>();
+    // With several instances, products change through any of them: one this instance does not
+    // know may have been added elsewhere, so look again before treating it as deleted.
+    const knownProduct = async (productId: number) => {
+      if (products.isKnown(productId)) return true;
+      if (config.queue.kind === 'bullmq') await products.list().catch(() => undefined);
+      return products.isKnown(productId);
+    };
+
+    let queue: Queue<InventoryTask>;
+    let scale: { scheduler: Scheduler; rateLimit: RateLimiter } | undefined;
+    if (config.queue.kind === 'bullmq') {
+      const bull: BullMQAdapter<InventoryTask> = createBullMQAdapter<InventoryTask>({
+        connection: config.queue.redisUrl
+          ? { redis: config.queue.redisUrl, prefix: config.databaseSchema }
+          : { postgres: config.databaseUrl!, schema: `${config.databaseSchema}_bullmq` },
+        name: config.queue.name,
+        queue: { lockDurationMs: config.queue.lockMs, stalledIntervalMs: Math.min(15_000, Math.max(500, Math.floor(config.queue.lockMs / 2))) },
+      });
+      cleanups.push(() => bull.close());
+      queue = bull.queue;
+      scale = {
+        scheduler: bull.scheduler({
+          persistence: inventoryStore,
+          onError: (err) => logger.error(`cadence planning failed: ${(err as Error).message}`),
+          onSkip: (tick, reason) => logger.warn(`${tick.schedule} tick of ${new Date(tick.scheduledAt).toISOString()} skipped: ${reason === 'overlap' ? 'the previous one still runs' : 'missed while down'}`),
+        }),
+        rateLimit: bull.rateLimiter({ limit: config.rateLimitPerMinute, windowMs: rateWindowMs }),
+      };
+      logger.log(`queue: BullMQ "${config.queue.name}" on ${bull.describe()} — one queue, one schedule and one budget for every instance`);
+      // Other instances add and delete products: keep this one's list close to the database's.
+      const refresh = setInterval(() => void products.list().catch(() => undefined), 2_000);
+      refresh.unref();
+      cleanups.push(async () => clearInterval(refresh));
+    } else {
+      queue = createMemoryQueue<InventoryTask>();
+    }
 
     const runtime = new ServiceRuntime(config, db, products, new InventoryQueries(db, config.databaseSchema), rateWindowMs);
     const levels = options.logLevels ?? logLevels(config.logLevel);
@@ -134,7 +175,8 @@ export async function startInventoryService(options: ServiceOptions): Promise<In
         store,
         queue,
         jobs: inventoryJobs(config, products),
-        rateLimit: { limit: config.rateLimitPerMinute, windowMs: rateWindowMs },
+        rateLimit: scale?.rateLimit ?? { limit: config.rateLimitPerMinute, windowMs: rateWindowMs },
+        ...(scale ? { scheduler: scale.scheduler } : {}),
         timezone: config.timezone,
         batchSize: config.batchSize,
         ...(options.flushMs !== undefined ? { flushMs: options.flushMs } : {}),

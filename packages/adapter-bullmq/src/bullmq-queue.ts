@@ -8,15 +8,19 @@
  *   of a key some instance has in flight is dropped (`'inflight'`).
  * - **Order**: BullMQ priorities carry the engine's order — a priority class first (4 bands; see
  *   `band`), then the deadline at `deadlineResolutionMs`, then the offer order (BullMQ is FIFO
- *   within one priority). Deadlines are counted from a shared origin kept in the backend; when
- *   the origin grows old the queue re-bases every queued job once, so ordering holds for as long
- *   as the service runs.
+ *   within one priority). Deadlines are counted in 2^19 steps from a shared origin kept in the
+ *   backend (at 1 s steps: 1.5 days back, 4.5 days ahead; beyond that they tie). When the origin
+ *   is half its range old, the next offer re-bases it and re-prioritises every queued job, so
+ *   ordering holds for as long as the service runs.
  * - **Retry / notBefore** use BullMQ's delayed jobs: a task is not handed out before `notBefore`,
  *   measured on the host clock (`take`'s `now` argument is ignored: BullMQ promotes delayed jobs by
  *   real time).
  * - **In flight** is BullMQ's active state under a lock this instance renews. If the instance dies
  *   the lock lapses, BullMQ's stalled-job check (run by every instance) puts the task back and
  *   another instance takes it.
+ * - **No refetch of what was just fetched**: a finished task is remembered for
+ *   `keepFinishedSeconds`; an offer planned before it finished (its planner read the Store before
+ *   the fetch was written, on another instance) is dropped and reported `'inflight'`.
  * - **Pause** without a job is BullMQ's queue pause (every instance stops taking at once). Pausing
  *   one job parks its queued tasks in a companion queue that no one takes from, and a shared
  *   marker makes every instance park new offers of that job until it is resumed.
@@ -40,6 +44,11 @@ const optionsSchema = z.object({
   lockDurationMs: z.number().int().min(1_000).default(30_000),
   /** How often every instance looks for stalled tasks of dead instances. */
   stalledIntervalMs: z.number().int().min(500).default(15_000),
+  /**
+   * How long a finished task is remembered (seconds). An offer of its key that was planned before
+   * it finished is dropped as already done; must exceed the longest a plan takes.
+   */
+  keepFinishedSeconds: z.number().int().positive().default(600),
   /** How often `watch` listeners are told to look for work offered by other instances. */
   pollMs: z.number().int().positive().default(500),
   logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null).optional(),
@@ -79,7 +88,9 @@ export function createBullMQQueue<P = unknown>(backend: Backend, options: BullMQ
   const o = parseOptions('BullMQ queue options', optionsSchema, options);
   const log = o.logger ?? noopLogger;
   const band = o.band ?? defaultBand;
-  const jobOptions = { removeOnComplete: true, removeOnFail: true } as const;
+  // A finished task is kept a while: an offer planned before it finished (another instance read
+  // the Store just before this fetch was written) is recognised as stale and dropped.
+  const jobOptions = { removeOnComplete: { age: o.keepFinishedSeconds }, removeOnFail: true } as const;
   const main: BullQueue = backend.newQueue(o.name);
   // Parked tasks of paused jobs, and the shared markers (origin, paused jobs): no worker ever runs here.
   const parked: BullQueue = backend.newQueue(`${o.name}.parked`);
@@ -135,14 +146,17 @@ export function createBullMQQueue<P = unknown>(backend: Backend, options: BullMQ
     let job = await meta.getJob(ORIGIN_JOB);
     if (!job) {
       // First writer wins: BullMQ keeps the first job with a given id.
-      await meta.add(ORIGIN_JOB, { origin: now - 86_400_000 }, { jobId: ORIGIN_JOB });
+      await meta.add(ORIGIN_JOB, { origin: now - lookBack }, { jobId: ORIGIN_JOB });
       job = await meta.getJob(ORIGIN_JOB);
     }
-    const value = Number((job?.data as { origin?: number } | undefined)?.origin ?? now - 86_400_000);
+    const value = Number((job?.data as { origin?: number } | undefined)?.origin ?? now - lookBack);
     origin = { value, readAt: now };
     return value;
   };
 
+  // The origin sits a quarter of the range in the past: overdue deadlines up to that far back keep
+  // their order, and a re-base is due once it is half the range old.
+  const lookBack = (SLOTS / 4) * o.deadlineResolutionMs;
   const slotOf = (deadline: number, base: number) => Math.min(SLOTS - 1, Math.max(0, Math.floor((deadline - base) / o.deadlineResolutionMs)));
 
   const priorityFor = (task: Pick<QueuedTask, 'priority' | 'deadline'>, base: number) => {
@@ -154,7 +168,7 @@ export function createBullMQQueue<P = unknown>(backend: Backend, options: BullMQ
   const rebaseIfOld = async (now: number): Promise<number> => {
     const base = await readOrigin(now);
     if (slotOf(now, base) < SLOTS / 2) return base;
-    const next = now - 86_400_000;
+    const next = now - lookBack;
     const job = await meta.getJob(ORIGIN_JOB);
     await job?.updateData({ origin: next });
     origin = { value: next, readAt: now };
@@ -183,7 +197,10 @@ export function createBullMQQueue<P = unknown>(backend: Backend, options: BullMQ
 
   // ---- helpers -------------------------------------------------------------------------------
 
-  const addJob = (q: BullQueue, task: Stored<P>, base: number) => {
+  const addJob = async (q: BullQueue, task: Stored<P>, base: number) => {
+    // A finished job still remembered under this id would turn the add into a no-op.
+    const previous = await q.getJob(jobIdOf(task.key));
+    if (previous && (previous.finishedOn ?? 0) > 0) await previous.remove().catch(() => {});
     const now = Date.now();
     const delay = Math.max(0, task.notBefore - now);
     return q.add('task', task, { ...jobOptions, jobId: jobIdOf(task.key), priority: priorityFor(task, base), timestamp: now, delay });
@@ -274,6 +291,10 @@ export function createBullMQQueue<P = unknown>(backend: Backend, options: BullMQ
           const state = await existing.job.getState();
           if (state === 'active') return setAll('inflight');
           if (state === 'completed' || state === 'failed' || state === 'unknown') {
+            // Finished after this offer was planned: the planner read the key's state before the
+            // fetch was written, so its decision is stale and the key has just been refreshed.
+            if ((existing.job.finishedOn ?? 0) >= entry.task.enqueuedAt) return setAll('inflight');
+            await existing.job.remove().catch(() => {});
             fresh.push({ q: paused.has(entry.task.job) ? parked : main, task: entry.task });
             return setAll('added');
           }
@@ -361,7 +382,7 @@ export function createBullMQQueue<P = unknown>(backend: Backend, options: BullMQ
       const existing = await find(key);
       if (!existing) return false;
       const state = await existing.job.getState();
-      if (state === 'active') return false;
+      if (!(QUEUED_STATES as readonly string[]).includes(state)) return false;
       try {
         await existing.job.remove();
         return true;

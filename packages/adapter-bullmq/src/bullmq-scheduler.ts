@@ -19,6 +19,9 @@
  * - `catchUp: false` drops an occurrence that fires more than `lateAfterMs` late.
  * - Handlers' errors go to `onError`; a tick job never fails or retries in BullMQ.
  * - Leadership is BullMQ's: `isLeader` is not consulted.
+ * - **Start-up plans** run only on the instance that created the schedule in BullMQ (the first of
+ *   a deployment, or the first after a cadence changed); instances joining a running deployment
+ *   leave the keys to its ticks.
  */
 import type { Job, Queue as BullQueue, Worker } from 'bullmq';
 import { z } from 'zod';
@@ -81,6 +84,8 @@ export function createBullMQScheduler(backend: Backend, options: BullMQScheduler
   let worker: Worker | undefined;
   let stopping = false;
   const inFlight = new Set<Promise<void>>();
+  /** Schedules this instance created in BullMQ: the deployment starts with it, so it runs the start-up plans. */
+  const createdHere = new Set<string>();
 
   const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -141,6 +146,7 @@ export function createBullMQScheduler(backend: Backend, options: BullMQScheduler
     const same = existing && existing.pattern === e.spec.cron && (existing.tz ?? 'UTC') === e.spec.timezone;
     if (!same) {
       try {
+        if (!existing) createdHere.add(e.spec.id);
         await ticks!.upsertJobScheduler(
           e.spec.id,
           { pattern: e.spec.cron, tz: e.spec.timezone },
@@ -148,6 +154,7 @@ export function createBullMQScheduler(backend: Backend, options: BullMQScheduler
         );
       } catch (err) {
         // Instances starting together race to create it; losing that race is fine.
+        createdHere.delete(e.spec.id);
         const now = await ticks!.getJobScheduler(e.spec.id);
         if (!now || now.pattern !== e.spec.cron) throw err;
       }
@@ -205,6 +212,10 @@ export function createBullMQScheduler(backend: Backend, options: BullMQScheduler
       await ticks?.close();
       worker = undefined;
       ticks = undefined;
+    },
+
+    shouldRunOnStart(id) {
+      return createdHere.has(id);
     },
 
     nextTick(id) {

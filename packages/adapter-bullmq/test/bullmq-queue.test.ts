@@ -1,7 +1,8 @@
-import { describe } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { QueuedTask } from '@tidesync/core';
 import { queueConformance } from '@tidesync/core/testing';
 import { createBullMQQueue } from '../src/bullmq-queue.js';
-import { backendKinds, testNamespace, uniqueName } from './helpers.js';
+import { backendKinds, testNamespace, uniqueName, type TestNamespace } from './helpers.js';
 
 for (const kind of backendKinds) {
   describe(`BullMQ queue on ${kind}`, () => {
@@ -14,5 +15,95 @@ for (const kind of backendKinds) {
       },
       { realClock: true, deadlineResolutionMs: 1_000 },
     );
+  });
+}
+
+const task = (key: string, fields: Partial<QueuedTask<{ n: number }>> = {}): QueuedTask<{ n: number }> => ({
+  key,
+  scope: key,
+  job: 'job',
+  payload: { n: 0 },
+  priority: 0,
+  deadline: Date.now(),
+  attempt: 1,
+  notBefore: 0,
+  enqueuedAt: Date.now(),
+  ...fields,
+});
+
+for (const kind of backendKinds) {
+  describe(`BullMQ queue shared by instances on ${kind}`, () => {
+    let ns: TestNamespace;
+    afterEach(async () => ns?.drop());
+
+    it('queues a key once across instances and hands it to one of them', async () => {
+      ns = testNamespace(kind);
+      const name = uniqueName('q');
+      const [a, b, c] = [0, 1, 2].map(() => createBullMQQueue<{ n: number }>(ns.connect(), { name }));
+      const results = await Promise.all([a!, b!, c!].map((q, i) => q.offer([task('shared:key', { payload: { n: i } }), task(`own:${i}`)])));
+      expect(results.flat().filter((r) => r === 'added').length).toBeGreaterThanOrEqual(4);
+      expect(await a!.size()).toBe(4);
+      const taken = (await Promise.all([a!, b!, c!].map((q) => q.take(10, Date.now())))).flat();
+      expect(taken.map((t) => t.key).sort()).toEqual(['own:0', 'own:1', 'own:2', 'shared:key']);
+      // In flight on one instance: the others' offers are dropped.
+      expect(await b!.offer([task('shared:key')])).toEqual(['inflight']);
+      for (const q of [a!, b!, c!]) await q.close();
+    });
+
+    it('drops an offer planned before the key finished on another instance, keeps one planned after', async () => {
+      ns = testNamespace(kind);
+      const name = uniqueName('q');
+      const [a, b] = [0, 1].map(() => createBullMQQueue<{ n: number }>(ns.connect(), { name }));
+      const plannedEarly = Date.now();
+      await a!.offer([task('k')]);
+      const [t] = await a!.take(1, Date.now());
+      await a!.ack([t!.key]);
+      expect(await b!.offer([task('k', { enqueuedAt: plannedEarly })])).toEqual(['inflight']);
+      expect(await b!.size()).toBe(0);
+      expect(await b!.offer([task('k', { enqueuedAt: Date.now() })])).toEqual(['added']);
+      expect(await b!.size()).toBe(1);
+      for (const q of [a!, b!]) await q.close();
+    });
+
+    it('gives a task held by an instance that died to another one once its lock lapses', async () => {
+      ns = testNamespace(kind);
+      const name = uniqueName('q');
+      const options = { name, lockDurationMs: 1_000, stalledIntervalMs: 500 };
+      const dyingBackend = ns.connect();
+      const dying = createBullMQQueue<{ n: number }>(dyingBackend, options);
+      const survivor = createBullMQQueue<{ n: number }>(ns.connect(), options);
+      await dying.offer([task('k')]);
+      expect((await dying.take(1, Date.now())).map((t) => t.key)).toEqual(['k']);
+      // Dies without a word: its connection goes, its lock is never renewed or released.
+      await ns.crash(dyingBackend);
+      expect(await survivor.take(1, Date.now())).toEqual([]);
+      let again: QueuedTask[] = [];
+      for (let i = 0; i < 40 && again.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        again = await survivor.take(1, Date.now());
+      }
+      expect(again.map((t) => t.key)).toEqual(['k']);
+      await survivor.close();
+    });
+
+    it('orders by priority band, then deadline, and re-bases an old origin so far deadlines keep their order', async () => {
+      ns = testNamespace(kind);
+      const name = uniqueName('q');
+      const now = Date.now();
+      // 1 ms steps: the range is ~524 s. An origin 200 s old is still in use; far deadlines clamp.
+      const meta = ns.connect().newQueue(`${name}.meta`);
+      await meta.add('origin', { origin: now - 200_000 }, { jobId: 'origin' });
+      const a = createBullMQQueue<{ n: number }>(ns.connect(), { name, deadlineResolutionMs: 1 });
+      await a.offer([task('far1', { deadline: now + 400_000 }), task('far2', { deadline: now + 350_000 })]);
+      expect(await a.priorityOf({ priority: 0, deadline: now + 400_000 })).toBe(await a.priorityOf({ priority: 0, deadline: now + 350_000 }));
+      expect(await a.priorityOf({ priority: 0, deadline: now })).toBeLessThan(await a.priorityOf({ priority: -14_400, deadline: now - 5_000 }));
+      // The origin is now 300 s old, past half the range: the next offer (from any instance) re-bases.
+      await (await meta.getJob('origin'))!.updateData({ origin: now - 300_000 });
+      const b = createBullMQQueue<{ n: number }>(ns.connect(), { name, deadlineResolutionMs: 1 });
+      await b.offer([task('week', { deadline: now - 5_000, priority: -14_400 }), task('now', { deadline: now })]);
+      expect((await b.take(4, Date.now())).map((t) => t.key)).toEqual(['now', 'far2', 'far1', 'week']);
+      await meta.close();
+      for (const q of [a, b]) await q.close();
+    });
   });
 }

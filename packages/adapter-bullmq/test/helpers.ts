@@ -18,6 +18,8 @@ export interface TestNamespace {
   namespace: string;
   /** A new connection into the namespace (each one is a separate "instance"). */
   connect(): Backend;
+  /** Drop an instance's connections without closing anything it holds, as a killed process would. */
+  crash(backend: Backend): Promise<void>;
   drop(): Promise<void>;
 }
 
@@ -31,6 +33,10 @@ export function testNamespace(kind: BackendKind): TestNamespace {
       const backend = kind === 'Redis' ? connect({ redis: TEST_REDIS_URL!, prefix: namespace }) : connect({ postgres: TEST_DATABASE_URL!, schema: namespace });
       opened.push(backend);
       return backend;
+    },
+    async crash(backend) {
+      // Its connections go; the queue on top never gets to release or renew what it holds.
+      await backend.close();
     },
     async drop() {
       for (const b of opened.splice(0)) await b.close();

@@ -47,4 +47,11 @@ export interface Scheduler {
   nextTick(id: string): number | undefined;
   /** Last occurrence that fired. */
   lastTick(id: string): number | undefined;
+  /**
+   * Whether a job's start-up plan (`runOnStart`) should run on this instance. A scheduler shared
+   * by several instances answers false when the schedule was already running before this instance
+   * started: its ticks keep the keys fresh, and a plan off the cron's beat would refetch keys that
+   * are fresh now but due before the next tick. Absent means always.
+   */
+  shouldRunOnStart?(id: string): boolean | Promise<boolean>;
 }

@@ -523,7 +523,9 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
       events.emit('started', { at: clock.now() });
       log.info({ jobs: [...jobs.keys()], paused: pausedAll ? ['*'] : [...pausedJobs] }, 'sync engine started');
       for (const job of jobs.values()) {
-        if (job.def.runOnStart) await safely(`plan:${job.def.name}`, () => engine.trigger(job.def.name, { force: false }));
+        if (!job.def.runOnStart) continue;
+        if (scheduler.shouldRunOnStart && !(await scheduler.shouldRunOnStart(job.def.name))) continue;
+        await safely(`plan:${job.def.name}`, () => engine.trigger(job.def.name, { force: false }));
       }
     },
 
