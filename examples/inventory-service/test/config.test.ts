@@ -41,8 +41,24 @@ describe('configuration from the environment', () => {
     ['PRODUCTS', '14:Monday'],
     ['PRODUCTS', '14:Mon;14:Tue'],
     ['LOG_LEVEL', 'loud'],
+    ['SYNC_QUEUE', 'kafka'],
+    ['REDIS_URL', 'http://cache:6379'],
+    ['SYNC_QUEUE_NAME', 'has:colon'],
+    ['SYNC_QUEUE_LOCK_MS', '10'],
+    ['RATE_LIMIT_WINDOW_MS', '500'],
   ])('stops on a bad %s (%s) with a message naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`${name}: `));
+  });
+
+  it('runs in one process by default, and on BullMQ when asked, over Redis or the database', () => {
+    expect(loadConfig({}).queue).toEqual({ kind: 'memory' });
+    expect(loadConfig({ SYNC_QUEUE: 'bullmq', REDIS_URL: 'redis://cache:6379' }).queue).toEqual({ kind: 'bullmq', redisUrl: 'redis://cache:6379', name: 'inventory', lockMs: 30_000 });
+    expect(loadConfig({ SYNC_QUEUE: 'BullMQ', DATABASE_URL: 'postgres://db/inv', SYNC_QUEUE_LOCK_MS: '5000' }).queue).toEqual({ kind: 'bullmq', redisUrl: undefined, name: 'inventory', lockMs: 5_000 });
+    expect(loadConfig({ RATE_LIMIT_WINDOW_MS: '1000' }).rateWindowMs).toBe(1_000);
+  });
+
+  it('refuses BullMQ on embedded PGlite: instances need a server they all reach', () => {
+    expect(() => loadConfig({ SYNC_QUEUE: 'bullmq' })).toThrow(/SYNC_QUEUE: bullmq needs REDIS_URL or DATABASE_URL/);
   });
 
   it('never puts a database password in the message', () => {
