@@ -11,10 +11,22 @@
  * - Time that must agree across instances (budget grants, penalties) is read from the backend's
  *   clock, not the host's, so clock skew between hosts cannot stretch or shrink the window.
  */
+import { createRequire } from 'node:module';
 import { createPostgresBackend, Queue, Worker, type QueueOptions, type WorkerOptions } from 'bullmq';
-import { Redis, type RedisOptions } from 'ioredis';
-import pg from 'pg';
+import type { Redis, RedisOptions } from 'ioredis';
+import type pg from 'pg';
 import { SyncError } from '@tidesync/core';
+
+// ioredis and pg are optional peers: a Redis deployment need not install pg, nor the other way
+// round. Both are CommonJS, so they load on first use without making `connect` async.
+const load = createRequire(import.meta.url);
+const loadPeer = <T>(name: string): T => {
+  try {
+    return load(name) as T;
+  } catch (err) {
+    throw new SyncError('CONFIG_INVALID', `@tidesync/adapter-bullmq needs the "${name}" package for this connection: install it next to bullmq`, { cause: err });
+  }
+};
 
 export type BullMQConnectionOptions =
   | {
@@ -88,7 +100,7 @@ function connectRedis(target: string | RedisOptions, prefix: string): Backend {
       return worker;
     },
     redis() {
-      client ??= new Redis({ ...options, lazyConnect: false });
+      client ??= new (loadPeer<typeof import('ioredis')>('ioredis').Redis)({ ...options, lazyConnect: false });
       return client;
     },
     pg() {
@@ -134,7 +146,7 @@ function connectPostgres(target: string | pg.PoolConfig, schema: string): Backen
   const bullConnection = { ...poolConfig, schema, migrate: true };
   const sqlPool = () => {
     if (!pool) {
-      pool = new pg.Pool({ ...poolConfig, max: 4 });
+      pool = new (loadPeer<typeof pg>('pg').Pool)({ ...poolConfig, max: 4 });
       // An idle client that loses its server must not crash the process; the next query reconnects.
       pool.on('error', () => {});
     }
