@@ -15,7 +15,7 @@ const workspace: Record<string, string> = {
 };
 
 export default defineConfig({
-  entry: { main: 'src/main.ts' },
+  entry: { main: 'src/main.ts', simulator: 'src/simulator/main.ts' },
   format: ['esm'],
   target: 'node20',
   platform: 'node',

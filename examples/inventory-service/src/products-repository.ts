@@ -68,11 +68,18 @@ export class ProductsRepository {
   }
 
   async init(): Promise<void> {
-    await this.db.query(`CREATE SCHEMA IF NOT EXISTS ${this.schema}`);
-    await this.db.query(
+    const ddl = [
+      `CREATE SCHEMA IF NOT EXISTS ${this.schema}`,
       `CREATE TABLE IF NOT EXISTS ${this.table} (product_id integer PRIMARY KEY CHECK (product_id > 0), days text[] NOT NULL, ` +
         `created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now())`,
-    );
+    ];
+    if (this.db.kind === 'pglite') {
+      for (const statement of ddl) await this.db.query(statement);
+      return;
+    }
+    // Instances starting together would race on IF NOT EXISTS (PostgreSQL checks the catalog before
+    // it locks it). One simple-protocol string runs as one transaction, so the lock covers both.
+    await this.db.query([`SELECT pg_advisory_xact_lock(hashtext('tidesync inventory ddl ${this.schema}'))`, ...ddl].join(';\n'));
   }
 
   async list(): Promise<Product[]> {
