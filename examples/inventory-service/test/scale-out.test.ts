@@ -108,7 +108,7 @@ describe.skipIf(queueBackends.length === 0).each(queueBackends)('three instances
     instances.push(victim);
     await eventually(() => expect(sim.arrivals.filter((a) => a.fault === 'hang')).toHaveLength(3), 15_000);
     const hung = sim.arrivals.filter((a) => a.fault === 'hang').map((a) => `${a.productId}:${a.date}`);
-    instances.push(await launch('B'), await launch('C'));
+    instances.push(...(await Promise.all([launch('B'), launch('C')])));
 
     await sleep(2_000);
     const killedAt = Date.now();
