@@ -59,6 +59,18 @@ describe('engine on a shared queue', () => {
     }
   });
 
+  it('reports a pause made through another instance', async () => {
+    const shared = sharedQueue();
+    const { engine } = setup({ queue: shared.queue, jobs: [{ name: 'j', schedule: '0 0 * * *', plan: keysPlan('k', 1) }] });
+    await engine.start();
+    expect((await engine.status()).paused).toBe(false);
+    await shared.inner.pause('j'); // as another instance's engine.pause('j') does
+    expect((await engine.status()).jobs[0]!.paused).toBe(true);
+    await shared.inner.pause();
+    expect((await engine.status()).paused).toBe(true);
+    await engine.stop();
+  });
+
   it("skips the start-up plan when the scheduler says the deployment already runs the job", async () => {
     const ticks: string[] = [];
     const scheduler: Scheduler = {

@@ -601,6 +601,8 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
     async status() {
       const now = clock.now();
       const budget = limiter ? await limiter.usage() : undefined;
+      // On a shared queue another instance may have paused or resumed: the queue knows, not us.
+      const allPaused = queue.shared ? await queue.isPaused() : pausedAll;
       const jobStatuses: JobStatus[] = [];
       for (const job of jobs.values()) {
         const name = job.def.name;
@@ -612,7 +614,7 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
           timezone: job.timezone,
           freshForMs: job.freshFor,
           priority: job.priority,
-          paused: pausedAll || pausedJobs.has(name),
+          paused: allPaused || (queue.shared ? await queue.isPaused(name) : pausedJobs.has(name)),
           nextTickAt: scheduler.nextTick(name),
           lastTickAt: job.lastTickAt,
           queued: await queue.size(name),
@@ -628,7 +630,7 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
       }
       return {
         state,
-        paused: pausedAll,
+        paused: allPaused,
         jobs: jobStatuses,
         budget,
         deadLetters: deadLettered.size,
