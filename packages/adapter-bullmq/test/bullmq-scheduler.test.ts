@@ -48,6 +48,11 @@ for (const kind of backendKinds) {
       expect(ticks.every((t) => t.firedAt >= t.scheduledAt && !t.catchUp && !t.manual)).toBe(true);
       const sorted = [...occurrences].sort((a, b) => a - b);
       expect(sorted.every((at, i) => i === 0 || at - sorted[i - 1]! === 1_000)).toBe(true);
+      // Each instance knows the last occurrence it fired.
+      for (const [i, s] of instances.entries()) {
+        const mine = ticks.filter((t) => t.instance === i).map((t) => t.scheduledAt);
+        expect(s.lastTick('job')).toBe(mine.length > 0 ? Math.max(...mine) : undefined);
+      }
     });
 
     it('honours the time zone and reports the next occurrence', async () => {
@@ -82,6 +87,30 @@ for (const kind of backendKinds) {
       // Runs never overlap: consecutive starts are at least the handler's duration apart.
       const sorted = [...started].sort((a, b) => a - b);
       expect(sorted.every((at, i) => i === 0 || at - sorted[i - 1]! >= 2_000)).toBe(true);
+    });
+
+    it('keeps one pending tick while busy, then runs it (overlap: bufferOne)', async () => {
+      ns = testNamespace(kind);
+      const name = uniqueName('ticks');
+      const runs: Array<{ scheduledAt: number; start: number; end: number }> = [];
+      const skipped: string[] = [];
+      const instances = [0, 1].map(() => {
+        const s = make(name, { onSkip: (_t, reason) => skipped.push(reason) });
+        s.add(spec({ overlap: 'bufferOne' }), async (t) => {
+          const start = Date.now();
+          await sleep(1_500);
+          runs.push({ scheduledAt: t.scheduledAt, start, end: Date.now() });
+        });
+        return s;
+      });
+      await Promise.all(instances.map((s) => s.start()));
+      await sleep(5_000);
+      for (const s of instances) await s.stop();
+      runs.sort((a, b) => a.start - b.start);
+      expect(runs.length).toBeGreaterThanOrEqual(3);
+      // Never two at once, and a buffered tick ran once the previous one finished, not on its beat.
+      expect(runs.every((r, i) => i === 0 || r.start >= runs[i - 1]!.end - 50)).toBe(true);
+      expect(runs.some((r) => r.start - r.scheduledAt > 300)).toBe(true);
     });
 
     it('fires one catch-up for the occurrence missed while every instance was down', async () => {
