@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 
-const modules = ['freshness-day', 'engine-overhead', 'limiter', 'memory-storm', 'postgres-write'];
+const modules = ['freshness-day', 'engine-overhead', 'limiter', 'memory-storm', 'postgres-write', 'bullmq-queue'];
 const only = process.argv.slice(2);
 
 const sections = [];
