@@ -8,9 +8,9 @@
 // a row whose server does not answer says so instead of failing the run.
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { createMemoryQueue, createSyncEngine, maxInAnyWindow } from '../packages/core/dist/index.js';
-import { createMemoryStore } from '../packages/adapter-memory/dist/index.js';
+import { createMemoryQueue, maxInAnyWindow } from '../packages/core/dist/index.js';
 import { connect, createBullMQQueue, createSharedRateLimiter } from '../packages/adapter-bullmq/dist/index.js';
+import { timeEngine } from './engine-overhead.mjs';
 import { fmt, isMain, table } from './lib.mjs';
 
 const require = createRequire(new URL('../packages/adapter-bullmq/package.json', import.meta.url));
@@ -24,8 +24,6 @@ const THROUGHPUT_TASKS = 2_000;
 const SERIAL_TASKS = 200;
 const CONCURRENCY = 16;
 
-const source = { fetch: async (task) => [{ id: task.key, n: task.payload }] };
-const plan = (n) => () => Array.from({ length: n }, (_, i) => ({ key: `k:${i}`, payload: i }));
 
 /** A fresh namespace on a backend, and how to remove it afterwards. */
 function namespace(kind) {
@@ -58,31 +56,8 @@ function namespace(kind) {
   };
 }
 
-/** Time for `tasks` keys planned by one trigger to be fetched and written. */
-async function throughput(makeQueue, tasks, concurrency) {
-  const engine = createSyncEngine({
-    source,
-    store: createMemoryStore(),
-    queue: makeQueue(),
-    concurrency,
-    batchSize: 100,
-    flushMs: 5,
-    jobs: [{ name: 'j', schedule: '0 0 1 1 *', plan: plan(tasks) }],
-  });
-  let done = 0;
-  let resolve;
-  const finished = new Promise((r) => (resolve = r));
-  engine.on('task:done', () => {
-    if (++done === tasks) resolve();
-  });
-  await engine.start();
-  const started = performance.now();
-  await engine.trigger('j');
-  await finished;
-  const ms = performance.now() - started;
-  await engine.stop();
-  return ms;
-}
+/** Time for `tasks` keys planned by one trigger to be fetched and written, on a queue from `makeQueue`. */
+const throughput = (makeQueue, tasks, concurrency) => timeEngine({ queue: makeQueue(), tasks, concurrency });
 
 async function row(label, kind) {
   if (kind === 'memory') {

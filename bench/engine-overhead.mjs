@@ -36,21 +36,26 @@ async function bare() {
   return performance.now() - started;
 }
 
-async function engine() {
-  const store = createMemoryStore();
+/**
+ * Milliseconds for `tasks` keys planned by one trigger to be fetched and written through the
+ * engine (memory store, instant source, no rate limit). `queue` swaps the in-process queue for
+ * another (the BullMQ benchmark reuses this).
+ */
+export async function timeEngine({ tasks = TASKS, concurrency = CONCURRENCY, queue } = {}) {
   const engine = createSyncEngine({
     source,
-    store,
-    concurrency: CONCURRENCY,
+    store: createMemoryStore(),
+    ...(queue ? { queue } : {}),
+    concurrency,
     batchSize: BATCH,
     flushMs: 5,
-    jobs: [{ name: 'j', schedule: '0 0 1 1 *', plan }],
+    jobs: [{ name: 'j', schedule: '0 0 1 1 *', plan: () => Array.from({ length: tasks }, (_, i) => ({ key: `k${i}`, payload: i })) }],
   });
   let done = 0;
   let resolve;
   const finished = new Promise((r) => (resolve = r));
   engine.on('task:done', () => {
-    if (++done === TASKS) resolve();
+    if (++done === tasks) resolve();
   });
   await engine.start();
   const started = performance.now();
@@ -60,6 +65,8 @@ async function engine() {
   await engine.stop();
   return ms;
 }
+
+const engine = () => timeEngine();
 
 export async function run() {
   // Warm both paths up once so the JIT is not what is measured.

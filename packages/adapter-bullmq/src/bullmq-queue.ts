@@ -32,7 +32,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Job, Queue as BullQueue, Worker } from 'bullmq';
 import { z } from 'zod';
-import { errorMessage, noopLogger, parseOptions, type Logger, type OfferResult, type Queue, type QueuedTask } from '@tidesync/core';
+import { errorMessage, mergeQueuedTask, noopLogger, parseOptions, type Logger, type OfferResult, type Queue, type QueuedTask } from '@tidesync/core';
 import type { Backend } from './connection.js';
 
 const optionsSchema = z.object({
@@ -214,19 +214,6 @@ export function createBullMQQueue<P = unknown>(backend: Backend, options: BullMQ
     return inParked ? { job: inParked, q: parked } : undefined;
   };
 
-  const merge = (old: Stored<P>, task: Stored<P>): Stored<P> => {
-    const earlier = task.deadline < old.deadline;
-    return {
-      ...(earlier ? task : old),
-      priority: Math.max(task.priority, old.priority),
-      deadline: Math.min(task.deadline, old.deadline),
-      // A new offer must not cut short a retry's backoff.
-      notBefore: Math.max(task.notBefore, old.notBefore),
-      attempt: old.attempt,
-      enqueuedAt: Math.min(task.enqueuedAt, old.enqueuedAt),
-    };
-  };
-
   const listQueued = async (job?: string): Promise<Array<{ job: Job; q: BullQueue }>> => {
     const out: Array<{ job: Job; q: BullQueue }> = [];
     for (const q of [main, parked]) {
@@ -267,7 +254,7 @@ export function createBullMQQueue<P = unknown>(backend: Backend, options: BullMQ
       tasks.forEach((task, i) => {
         const prev = batch.get(task.key);
         if (prev) {
-          prev.task = merge(prev.task, task);
+          prev.task = mergeQueuedTask(prev.task, task);
           prev.indexes.push(i);
         } else batch.set(task.key, { task: { ...task }, indexes: [i] });
       });
@@ -299,7 +286,7 @@ export function createBullMQQueue<P = unknown>(backend: Backend, options: BullMQ
             return setAll('added');
           }
           const old = existing.job.data as Stored<P>;
-          const merged = merge(old, entry.task);
+          const merged = mergeQueuedTask(old, entry.task);
           if (merged.deadline !== old.deadline || merged.priority !== old.priority || merged.job !== old.job) {
             await existing.job.updateData(merged);
             const priority = priorityFor(merged, base);

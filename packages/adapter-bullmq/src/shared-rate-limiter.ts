@@ -39,7 +39,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { AbortedError, SyncError, errorMessage, parseOptions, type RateLimiter, type RateLimiterUsage } from '@tidesync/core';
+import { AbortedError, FifoWaiters, SyncError, errorMessage, invalidCost, parseOptions, type RateLimiter, type RateLimiterUsage, type Waiter } from '@tidesync/core';
 import type { Backend } from './connection.js';
 
 const positiveInt = z.number().int().positive();
@@ -87,14 +87,6 @@ interface BudgetStore {
   usage(): Promise<{ now: number; used: number; frozenUntil: number }>;
 }
 
-interface Waiter {
-  cost: number;
-  resolve: () => void;
-  reject: (err: Error) => void;
-  done: boolean;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
-}
 
 /** First retry after a backend error; doubles up to `maxPollMs`. */
 const FIRST_ERROR_DELAY_MS = 50;
@@ -104,8 +96,11 @@ export function createSharedRateLimiter(backend: Backend, options: SharedRateLim
   const span = o.windowMs + o.safetyMarginMs;
   const store = backend.kind === 'redis' ? redisStore(backend, o.name, o.limit, span, o.windowMs) : postgresStore(backend, o.name, o.limit, span, o.windowMs);
 
-  let waiters: Waiter[] = [];
-  let waitHead = 0;
+  // Only the head's departure changes what to ask for; if its request is in flight, the answer's
+  // handler moves on.
+  const waiters = new FifoWaiters((w) => {
+    if (w === asking && !busy) pump();
+  });
   /** The waiter whose request is in flight or who sleeps until the next poll. */
   let asking: Waiter | undefined;
   let busy = false;
@@ -122,20 +117,6 @@ export function createSharedRateLimiter(backend: Backend, options: SharedRateLim
     const forget = () => inFlight.delete(p);
     p.then(forget, forget);
     return p;
-  };
-
-  const firstWaiter = (): Waiter | undefined => {
-    while (waitHead < waiters.length && waiters[waitHead]!.done) waitHead++;
-    if (waitHead > 1024 && waitHead * 2 > waiters.length) {
-      waiters = waiters.slice(waitHead);
-      waitHead = 0;
-    }
-    return waiters[waitHead];
-  };
-
-  const finish = (w: Waiter) => {
-    w.done = true;
-    if (w.onAbort) w.signal?.removeEventListener('abort', w.onAbort);
   };
 
   const cancelTimer = () => {
@@ -156,7 +137,7 @@ export function createSharedRateLimiter(backend: Backend, options: SharedRateLim
   const pump = (): void => {
     if (busy || closed) return;
     cancelTimer();
-    const w = firstWaiter();
+    const w = waiters.first();
     asking = w;
     if (!w) return;
     busy = true;
@@ -171,8 +152,7 @@ export function createSharedRateLimiter(backend: Backend, options: SharedRateLim
             // Aborted (or closed) while the backend said yes: hand the budget back.
             void track(store.refund(d.grant)).catch(() => {});
           } else {
-            finish(w);
-            w.resolve();
+            waiters.grant(w);
           }
           return pump();
         }
@@ -184,11 +164,7 @@ export function createSharedRateLimiter(backend: Backend, options: SharedRateLim
       (err: unknown) => {
         busy = false;
         if (isFatal(err)) {
-          const fatal = new SyncError('CONFIG_INVALID', errorMessage(err), { cause: err });
-          for (let x = firstWaiter(); x; x = firstWaiter()) {
-            finish(x);
-            x.reject(fatal);
-          }
+          waiters.rejectAll(new SyncError('CONFIG_INVALID', errorMessage(err), { cause: err }));
           return;
         }
         // A blip (connection reset, failover, lock timeout): keep everyone queued and ask again.
@@ -200,29 +176,12 @@ export function createSharedRateLimiter(backend: Backend, options: SharedRateLim
 
   return {
     acquire(cost = 1, signal) {
-      if (!Number.isInteger(cost) || cost < 1 || cost > o.limit) {
-        return Promise.reject(
-          new SyncError('CONFIG_INVALID', `acquire cost must be an integer from 1 to the limit (${o.limit}), got ${cost}`),
-        );
-      }
+      const invalid = invalidCost(cost, o.limit);
+      if (invalid) return Promise.reject(invalid);
       if (closed) return Promise.reject(new AbortedError('The rate limiter was closed'));
-      if (signal?.aborted) return Promise.reject(new AbortedError());
-      return new Promise<void>((resolve, reject) => {
-        const waiter: Waiter = { cost, resolve, reject, done: false, signal, onAbort: undefined };
-        if (signal) {
-          waiter.onAbort = () => {
-            if (waiter.done) return;
-            waiter.done = true;
-            reject(new AbortedError());
-            // Only the head's departure changes what to ask for; if its request is in flight the
-            // answer's handler moves on.
-            if (waiter === asking && !busy) pump();
-          };
-          signal.addEventListener('abort', waiter.onAbort, { once: true });
-        }
-        waiters.push(waiter);
-        if (!asking || asking.done) pump();
-      });
+      const granted = waiters.join(cost, signal);
+      if (!asking || asking.done) pump();
+      return granted;
     },
 
     async penalize(untilEpochMs) {
@@ -244,8 +203,7 @@ export function createSharedRateLimiter(backend: Backend, options: SharedRateLim
 
     async usage(): Promise<RateLimiterUsage> {
       const u = await track(store.usage());
-      let waiting = 0;
-      for (let i = waitHead; i < waiters.length; i++) if (!waiters[i]!.done) waiting++;
+      const waiting = waiters.waiting;
       const frozen = Math.max(u.frozenUntil, pendingPenalty);
       return { limit: o.limit, windowMs: o.windowMs, used: u.used, waiting, frozenUntil: frozen > u.now ? frozen : undefined };
     },
@@ -253,10 +211,7 @@ export function createSharedRateLimiter(backend: Backend, options: SharedRateLim
     async close() {
       closed = true;
       cancelTimer();
-      for (let w = firstWaiter(); w; w = firstWaiter()) {
-        finish(w);
-        w.reject(new AbortedError('The rate limiter was closed'));
-      }
+      waiters.rejectAll(new AbortedError('The rate limiter was closed'));
       // Let requests already sent settle (a grant landing now is handed back, which is one more
       // request), so the backend's owner can close it cleanly. Bounded: a dead backend may never
       // answer, and a timer of ours must not outlive close() for long.

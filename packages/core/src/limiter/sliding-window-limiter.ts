@@ -1,9 +1,10 @@
 import { z } from 'zod';
-import { AbortedError, SyncError } from '../errors.js';
+import { AbortedError } from '../errors.js';
 import type { Clock, TimerHandle } from '../contracts/clock.js';
 import type { RateLimiter, RateLimiterUsage } from '../contracts/rate-limiter.js';
 import { createSystemClock } from '../clock/system-clock.js';
 import { implementing, nonNegativeInt, parseOptions, positiveInt } from '../util/options.js';
+import { FifoWaiters, invalidCost } from './fifo-waiters.js';
 
 const optionsSchema = z.object({
   /** Most cost granted in any window. */
@@ -21,14 +22,6 @@ const optionsSchema = z.object({
 
 export type SlidingWindowLimiterOptions = z.input<typeof optionsSchema>;
 
-interface Waiter {
-  cost: number;
-  resolve: () => void;
-  reject: (err: Error) => void;
-  done: boolean;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
-}
 
 /**
  * The in-process RateLimiter: an exact sliding window over the log of grants. Memory is one
@@ -46,8 +39,7 @@ export function createSlidingWindowLimiter(options: SlidingWindowLimiterOptions)
   let used = 0;
   let frozenUntil = 0;
 
-  let waiters: Waiter[] = [];
-  let waitHead = 0;
+  const waiters = new FifoWaiters(() => pump());
   let timer: TimerHandle | undefined;
   let timerAt = Number.POSITIVE_INFINITY;
 
@@ -63,14 +55,6 @@ export function createSlidingWindowLimiter(options: SlidingWindowLimiterOptions)
     }
   };
 
-  const firstWaiter = (): Waiter | undefined => {
-    while (waitHead < waiters.length && waiters[waitHead]!.done) waitHead++;
-    if (waitHead > 1024 && waitHead * 2 > waiters.length) {
-      waiters = waiters.slice(waitHead);
-      waitHead = 0;
-    }
-    return waiters[waitHead];
-  };
 
   const arm = (at: number) => {
     if (timer && timerAt <= at) return;
@@ -87,7 +71,7 @@ export function createSlidingWindowLimiter(options: SlidingWindowLimiterOptions)
   const pump = () => {
     const now = clock.now();
     expire(now);
-    for (let w = firstWaiter(); w; w = firstWaiter()) {
+    for (let w = waiters.first(); w; w = waiters.first()) {
       if (now < frozenUntil) return arm(frozenUntil);
       if (used + w.cost > o.limit) {
         // The head fits once enough of the oldest grants have left the window.
@@ -104,34 +88,17 @@ export function createSlidingWindowLimiter(options: SlidingWindowLimiterOptions)
       grantAt.push(now);
       grantCost.push(w.cost);
       used += w.cost;
-      w.done = true;
-      if (w.onAbort) w.signal?.removeEventListener('abort', w.onAbort);
-      w.resolve();
+      waiters.grant(w);
     }
   };
 
   return {
     acquire(cost = 1, signal) {
-      if (!Number.isInteger(cost) || cost < 1 || cost > o.limit) {
-        return Promise.reject(
-          new SyncError('CONFIG_INVALID', `acquire cost must be an integer from 1 to the limit (${o.limit}), got ${cost}`),
-        );
-      }
-      if (signal?.aborted) return Promise.reject(new AbortedError());
-      return new Promise<void>((resolve, reject) => {
-        const waiter: Waiter = { cost, resolve, reject, done: false, signal, onAbort: undefined };
-        if (signal) {
-          waiter.onAbort = () => {
-            if (waiter.done) return;
-            waiter.done = true;
-            reject(new AbortedError());
-            pump();
-          };
-          signal.addEventListener('abort', waiter.onAbort, { once: true });
-        }
-        waiters.push(waiter);
-        pump();
-      });
+      const invalid = invalidCost(cost, o.limit);
+      if (invalid) return Promise.reject(invalid);
+      const granted = waiters.join(cost, signal);
+      pump();
+      return granted;
     },
 
     penalize(untilEpochMs) {
@@ -145,23 +112,18 @@ export function createSlidingWindowLimiter(options: SlidingWindowLimiterOptions)
       expire(now);
       let inWindow = 0;
       for (let i = head; i < grantAt.length; i++) if (grantAt[i]! > now - o.windowMs) inWindow += grantCost[i]!;
-      let waiting = 0;
-      for (let i = waitHead; i < waiters.length; i++) if (!waiters[i]!.done) waiting++;
       return {
         limit: o.limit,
         windowMs: o.windowMs,
         used: inWindow,
-        waiting,
+        waiting: waiters.waiting,
         frozenUntil: frozenUntil > now ? frozenUntil : undefined,
       };
     },
 
     async close() {
       timer?.cancel();
-      for (let w = firstWaiter(); w; w = firstWaiter()) {
-        w.done = true;
-        w.reject(new AbortedError('The rate limiter was closed'));
-      }
+      waiters.rejectAll(new AbortedError('The rate limiter was closed'));
     },
   };
 }

@@ -1,6 +1,7 @@
 import type { OfferResult, Queue } from '../contracts/queue.js';
 import type { QueuedTask } from '../contracts/task.js';
 import { IndexedHeap, type HeapNode } from '../util/indexed-heap.js';
+import { mergeQueuedTask } from './merge.js';
 
 interface Entry<P> extends HeapNode {
   task: QueuedTask<P>;
@@ -84,17 +85,7 @@ const offerOne = (task: QueuedTask<P>): OfferResult => {
     }
     if (existing.where === 'inflight') return 'inflight';
     unplace(existing);
-    const old = existing.task;
-    const earlier = task.deadline < old.deadline;
-    existing.task = {
-      ...(earlier ? task : old),
-      priority: Math.max(task.priority, old.priority),
-      deadline: Math.min(task.deadline, old.deadline),
-      // The later notBefore wins: a new offer must not cut short a retry's backoff.
-      notBefore: Math.max(task.notBefore, old.notBefore),
-      attempt: old.attempt,
-      enqueuedAt: Math.min(task.enqueuedAt, old.enqueuedAt),
-    };
+    existing.task = mergeQueuedTask(existing.task, task);
     place(existing);
     return 'merged';
   };
