@@ -21,6 +21,10 @@
  * - **No refetch of what was just fetched**: a finished task is remembered for
  *   `keepFinishedSeconds`; an offer planned before it finished (its planner read the Store before
  *   the fetch was written, on another instance) is dropped and reported `'inflight'`.
+ * - **Abort** reaches every instance: BullMQ's own cancellation (`Worker.cancelJob`) only reaches
+ *   jobs run by a processor on that worker, and tasks here are taken by hand, so `broadcastAbort`
+ *   leaves a marker in the backend and every instance's watcher aborts its own fetches of the job
+ *   within `pollMs`.
  * - **Pause** without a job is BullMQ's queue pause (every instance stops taking at once). Pausing
  *   one job parks its queued tasks in a companion queue that no one takes from, and a shared
  *   marker makes every instance park new offers of that job until it is resumed.
@@ -32,7 +36,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Job, Queue as BullQueue, Worker } from 'bullmq';
 import { z } from 'zod';
-import { errorMessage, mergeQueuedTask, noopLogger, parseOptions, type Logger, type OfferResult, type Queue, type QueuedTask } from '@tidesync/core';
+import { errorMessage, mergeQueuedTask, noopLogger, parseOptions, type Logger, type OfferResult, type Queue, type QueuedTask, type QueueSignal } from '@tidesync/core';
 import type { Backend } from './connection.js';
 
 const optionsSchema = z.object({
@@ -65,8 +69,9 @@ export interface BullMQQueue<P = unknown> extends Queue<P> {
   close(): Promise<void>;
   /** Tells the engine that work may be offered by other instances. */
   readonly shared: true;
-  /** Calls `listener` whenever other instances may have made work available. Returns an unsubscribe. */
-  watch(listener: () => void): () => void;
+  /** Calls `listener` whenever other instances may have made work available or aborted a job. Returns an unsubscribe. */
+  watch(listener: (signal?: QueueSignal) => void): () => void;
+  broadcastAbort(job: string | undefined): Promise<void>;
   /** BullMQ priority a task gets (exposed for tests and diagnostics). */
   priorityOf(task: Pick<QueuedTask, 'priority' | 'deadline'>): Promise<number>;
 }
@@ -75,6 +80,8 @@ const BANDS = 4;
 const SLOTS = 2 ** 19; // 4 × 2^19 = 2^21, BullMQ's priority range
 const ORIGIN_JOB = 'origin';
 const PAUSED_PREFIX = 'paused~';
+const ABORT_PREFIX = 'abort~';
+const ABORT_MARKER_TTL_MS = 60_000;
 const QUEUED_STATES = ['wait', 'prioritized', 'delayed'] as const;
 
 const defaultBand = (priority: number): number => (priority >= -3_600 ? 0 : priority >= -21_600 ? 1 : priority >= -129_600 ? 2 : 3);
@@ -111,8 +118,11 @@ export function createBullMQQueue<P = unknown>(backend: Backend, options: BullMQ
   let closed = false;
   let origin: { value: number; readAt: number } | undefined;
   let pausedJobs: { names: Set<string>; readAt: number } | undefined;
-  const watchers = new Set<() => void>();
+  const watchers = new Set<(signal?: QueueSignal) => void>();
   let pollTimer: NodeJS.Timeout | undefined;
+  let polling = false;
+  /** Abort markers at or before this time were passed on already. */
+  let abortsSeenUntil = 0;
   let lockTimer: NodeJS.Timeout | undefined;
 
   const start = () =>
@@ -440,10 +450,17 @@ export function createBullMQQueue<P = unknown>(backend: Backend, options: BullMQ
       return removed;
     },
 
+    async broadcastAbort(job) {
+      await start();
+      const at = Date.now();
+      await meta.add('abort', { job: job ?? '*', at, from: instance }, { jobId: `${ABORT_PREFIX}${randomUUID()}` });
+    },
+
     watch(listener) {
       watchers.add(listener);
       if (!pollTimer) {
-        pollTimer = setInterval(notifyWatchers, o.pollMs);
+        abortsSeenUntil = Date.now();
+        pollTimer = setInterval(() => void poll(), o.pollMs);
         pollTimer.unref();
       }
       return () => {
@@ -473,14 +490,36 @@ export function createBullMQQueue<P = unknown>(backend: Backend, options: BullMQ
     },
   };
 
-  function notifyWatchers() {
+  function notifyWatchers(signal?: QueueSignal) {
     for (const w of watchers) {
       try {
-        w();
+        w(signal);
       } catch {
         // A listener's failure is its own.
       }
     }
+  }
+
+  /** One look at the shared markers: pass on other instances' aborts, then wake the watchers. */
+  async function poll() {
+    if (polling || closed) return;
+    polling = true;
+    try {
+      const now = Date.now();
+      for (const j of await meta.getJobs(['wait'])) {
+        if (!j?.id?.startsWith(ABORT_PREFIX)) continue;
+        const marker = j.data as { job: string; at: number; from: string };
+        // Markers outlive every instance's poll by far; the oldest are swept by whoever sees them.
+        if (marker.at < now - ABORT_MARKER_TTL_MS) await j.remove().catch(() => {});
+        else if (marker.at > abortsSeenUntil && marker.from !== instance) notifyWatchers({ abort: marker.job });
+      }
+      abortsSeenUntil = now;
+    } catch (err) {
+      log.warn({ err: errorMessage(err) }, 'could not read the shared markers');
+    } finally {
+      polling = false;
+    }
+    notifyWatchers();
   }
 
   return queue;

@@ -3,7 +3,7 @@ export type { Clock, TimerHandle } from './contracts/clock.js';
 export type { Logger, LogFn } from './contracts/logger.js';
 export { noopLogger } from './contracts/logger.js';
 export type { TaskSpec, QueuedTask } from './contracts/task.js';
-export type { Queue, OfferResult } from './contracts/queue.js';
+export type { Queue, OfferResult, QueueSignal } from './contracts/queue.js';
 export type { RateLimiter, RateLimiterUsage } from './contracts/rate-limiter.js';
 export type { Scheduler, ScheduleSpec, Tick, TickHandler, OverlapPolicy } from './contracts/scheduler.js';
 export type { Source, FetchContext } from './contracts/source.js';

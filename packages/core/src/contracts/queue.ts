@@ -58,7 +58,16 @@ export interface Queue<P = unknown> {
   readonly shared?: boolean;
   /**
    * Call `listener` whenever work may have become available through someone else (another
-   * instance's offer, a resumed job). Returns the unsubscribe. In-process queues need not offer it.
+   * instance's offer, a resumed job) — with `{ abort }` when another instance asked every instance
+   * to abort the fetches of a job (`'*'`: all jobs). Returns the unsubscribe. In-process queues
+   * need not offer it.
    */
-  watch?(listener: () => void): () => void;
+  watch?(listener: (signal?: QueueSignal) => void): () => void;
+  /** Ask every other instance sharing this queue to abort its fetches of `job` (all when undefined). */
+  broadcastAbort?(job: string | undefined): Promise<void>;
+}
+
+/** What a shared queue passes on from other instances. */
+export interface QueueSignal {
+  abort?: string;
 }

@@ -518,7 +518,15 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
       const signal = running.signal;
       stopped = new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
       await scheduler.start();
-      unwatch = queue.watch?.(notify);
+      unwatch = queue.watch?.((signal) => {
+        // Another instance aborted a job: stop this instance's fetches of it too.
+        if (signal?.abort !== undefined) {
+          const job = signal.abort === '*' ? undefined : signal.abort;
+          const count = abortInFlight(job);
+          if (count > 0) events.emit('aborted', { job, count });
+        }
+        notify();
+      });
       dispatcher = dispatchLoop();
       events.emit('started', { at: clock.now() });
       log.info({ jobs: [...jobs.keys()], paused: pausedAll ? ['*'] : [...pausedJobs] }, 'sync engine started');
@@ -584,6 +592,7 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
     async abort(job) {
       if (job !== undefined) jobOf(job);
       const count = abortInFlight(job);
+      await safely('broadcast abort', async () => queue.broadcastAbort?.(job));
       events.emit('aborted', { job, count });
       return count;
     },
