@@ -68,10 +68,15 @@ interface Entry {
 }
 
 const CATCH_UP_PREFIX = 'catchup~';
+/** The progress a tick job reports while its handler runs. */
+const RUNNING = 1;
 
-/** The occurrence a scheduler job stands for: BullMQ names them `repeat:<scheduler>:<millis>`. */
+/**
+ * The occurrence a tick job stands for: BullMQ names scheduler jobs `repeat:<scheduler>:<millis>`,
+ * and catch-up jobs are `catchup~<schedule>~<millis>`.
+ */
 const occurrenceOf = (job: Job): number | undefined => {
-  const match = /:(\d+)$/.exec(job.id ?? '');
+  const match = /[:~](\d+)$/.exec(job.id ?? '');
   return match ? Number(match[1]) : undefined;
 };
 
@@ -89,12 +94,20 @@ export function createBullMQScheduler(backend: Backend, options: BullMQScheduler
 
   const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-  /** Whether another tick of `schedule` is running anywhere (this instance included). */
-  const othersRunning = async (schedule: string, self: string | undefined): Promise<boolean> => {
+  /**
+   * Other ticks of `schedule` anywhere (this instance included): running ones, and ones waiting
+   * for them (active in BullMQ too, but not yet marked running through their progress).
+   */
+  const others = async (schedule: string, self: string | undefined): Promise<{ running: boolean; waiting: boolean }> => {
     const e = entries.get(schedule);
-    if (e && e.running > 0) return true;
-    const active = await ticks!.getActive();
-    return active.some((j) => j && j.id !== self && (j.data as { schedule?: string } | undefined)?.schedule === schedule);
+    let running = e !== undefined && e.running > 0;
+    let waiting = false;
+    for (const j of await ticks!.getActive()) {
+      if (!j || j.id === self || (j.data as { schedule?: string } | undefined)?.schedule !== schedule) continue;
+      if (j.progress === RUNNING) running = true;
+      else waiting = true;
+    }
+    return { running, waiting };
   };
 
   const fire = async (e: Entry, tick: Tick) => {
@@ -124,19 +137,23 @@ export function createBullMQScheduler(backend: Backend, options: BullMQScheduler
       o.onSkip?.(tick, 'missed');
       return;
     }
-    if (await othersRunning(e.spec.id, job.id)) {
-      if (e.spec.overlap === 'skip' || e.buffered) {
+    const seen = await others(e.spec.id, job.id);
+    if (seen.running) {
+      // bufferOne keeps one tick waiting across all instances; the rest are dropped.
+      if (e.spec.overlap === 'skip' || e.buffered || seen.waiting) {
         o.onSkip?.(tick, 'overlap');
         return;
       }
       e.buffered = true;
       try {
-        while (!stopping && (await othersRunning(e.spec.id, job.id))) await sleep(o.pollMs);
+        while (!stopping && (await others(e.spec.id, job.id)).running) await sleep(o.pollMs);
       } finally {
         e.buffered = false;
       }
       if (stopping) return;
     }
+    // Marked running for the other instances' overlap checks (a waiting tick is active too).
+    await job.updateProgress(RUNNING).catch(() => {});
     await fire(e, { ...tick, firedAt: Date.now() });
   };
 
