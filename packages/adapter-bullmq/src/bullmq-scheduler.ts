@@ -14,8 +14,9 @@
  *   would drop that pending occurrence. With `persistence` (the Store), a schedule new to BullMQ
  *   whose last tick is older than its previous occurrence also fires once, deduplicated by a job
  *   id so several instances starting together fire it once.
- * - **Overlap**: while a tick of a schedule runs on any instance, a new one is skipped (`skip`) or
- *   waits for it (`bufferOne`, at most one waiting per instance).
+ * - **Overlap**: ticks of one schedule run one at a time across all instances, in occurrence
+ *   order. While one runs, a new one is skipped (`skip`) or waits for it (`bufferOne`: at most one
+ *   waiting across all instances; a tick that finds one already waiting is skipped).
  * - `catchUp: false` drops an occurrence that fires more than `lateAfterMs` late.
  * - Handlers' errors go to `onError`; a tick job never fails or retries in BullMQ.
  * - Leadership is BullMQ's: `isLeader` is not consulted.
@@ -95,19 +96,23 @@ export function createBullMQScheduler(backend: Backend, options: BullMQScheduler
   const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
   /**
-   * Other ticks of `schedule` anywhere (this instance included): running ones, and ones waiting
-   * for them (active in BullMQ too, but not yet marked running through their progress).
+   * What stands before a tick of `schedule` (occurrence `mine`, job `self`), across all instances:
+   * a tick running (marked through its BullMQ progress), or an earlier tick still waiting to run.
+   * Ticks run in occurrence order, so two waiting ticks never wait on each other.
    */
-  const others = async (schedule: string, self: string | undefined): Promise<{ running: boolean; waiting: boolean }> => {
+  const ahead = async (schedule: string, self: string, mine: number): Promise<{ blocked: boolean; waiterAhead: boolean }> => {
     const e = entries.get(schedule);
     let running = e !== undefined && e.running > 0;
-    let waiting = false;
+    let waiterAhead = false;
     for (const j of await ticks!.getActive()) {
       if (!j || j.id === self || (j.data as { schedule?: string } | undefined)?.schedule !== schedule) continue;
       if (j.progress === RUNNING) running = true;
-      else waiting = true;
+      else {
+        const theirs = occurrenceOf(j) ?? 0;
+        if (theirs < mine || (theirs === mine && j.id! < self)) waiterAhead = true;
+      }
     }
-    return { running, waiting };
+    return { blocked: running || waiterAhead, waiterAhead };
   };
 
   const fire = async (e: Entry, tick: Tick) => {
@@ -137,16 +142,17 @@ export function createBullMQScheduler(backend: Backend, options: BullMQScheduler
       o.onSkip?.(tick, 'missed');
       return;
     }
-    const seen = await others(e.spec.id, job.id);
-    if (seen.running) {
+    const self = job.id ?? '';
+    const seen = await ahead(e.spec.id, self, scheduledAt);
+    if (seen.blocked) {
       // bufferOne keeps one tick waiting across all instances; the rest are dropped.
-      if (e.spec.overlap === 'skip' || e.buffered || seen.waiting) {
+      if (e.spec.overlap === 'skip' || e.buffered || seen.waiterAhead) {
         o.onSkip?.(tick, 'overlap');
         return;
       }
       e.buffered = true;
       try {
-        while (!stopping && (await others(e.spec.id, job.id)).running) await sleep(o.pollMs);
+        while (!stopping && (await ahead(e.spec.id, self, scheduledAt)).blocked) await sleep(o.pollMs);
       } finally {
         e.buffered = false;
       }
