@@ -10,4 +10,4 @@ export { rateLimiterConformance } from './rate-limiter-suite.js';
 export { maxInAnyWindow } from '../limiter/window-stats.js';
 export type { RateLimiterHarness, RateLimiterFactoryInput } from './rate-limiter-suite.js';
 export { schedulerConformance } from './scheduler-suite.js';
-export type { SchedulerHarness, SchedulerFactoryInput } from './scheduler-suite.js';
+export type { SchedulerHarness, SchedulerFactoryInput, SchedulerConformanceFlags } from './scheduler-suite.js';

@@ -28,8 +28,23 @@ const spec = (fields: Partial<ScheduleSpec> = {}): ScheduleSpec => ({
   ...fields,
 });
 
-/** The Scheduler contract as one vitest suite, on a virtual clock. */
-export function schedulerConformance(name: string, factory: (input: SchedulerFactoryInput) => Promise<SchedulerHarness>): void {
+export interface SchedulerConformanceFlags {
+  /**
+   * The scheduler runs on the wall clock (a distributed one schedules by its backend's time and
+   * ignores the virtual clock). The suite then checks the same contract with seconds-field crons
+   * and real waits, in about half a minute; leadership is left out (such schedulers elect
+   * themselves).
+   */
+  realClock?: boolean;
+}
+
+/** The Scheduler contract as one vitest suite, on a virtual clock (or the real one, see the flags). */
+export function schedulerConformance(
+  name: string,
+  factory: (input: SchedulerFactoryInput) => Promise<SchedulerHarness>,
+  flags: SchedulerConformanceFlags = {},
+): void {
+  if (flags.realClock) return realClockSchedulerConformance(name, factory);
   describe(`Scheduler conformance: ${name}`, () => {
     const start = Date.UTC(2026, 10, 28, 0, 0, 0);
     const setup = async (opts: { lastTick?: number; isLeader?: () => boolean } = {}) => {
@@ -152,6 +167,130 @@ export function schedulerConformance(name: string, factory: (input: SchedulerFac
       await clock.advance(MIN);
       expect(ticks).toEqual([start + 20_000, start + 40_000, start + 60_000]);
       expect(h.scheduler.nextTick('tz')).toBe(Date.UTC(2026, 10, 28, 1, 0, 0));
+      await h.scheduler.stop();
+      await h.cleanup?.();
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function realClockSchedulerConformance(name: string, factory: (input: SchedulerFactoryInput) => Promise<SchedulerHarness>): void {
+  describe(`Scheduler conformance (real clock): ${name}`, () => {
+    const setup = async (opts: { lastTick?: number } = {}) => {
+      const saved = new Map<string, number>();
+      if (opts.lastTick !== undefined) saved.set('job', opts.lastTick);
+      const skips: string[] = [];
+      const h = await factory({
+        clock: createVirtualClock({ start: Date.now() }),
+        persistence: { readLastTick: async (id) => saved.get(id), writeLastTick: async (id, at) => void saved.set(id, at) },
+        onSkip: (_tick, reason) => skips.push(reason),
+      });
+      return { saved, skips, h };
+    };
+    const startOfUtcDay = (at: number) => at - (at % 86_400_000);
+
+    it('fires once per occurrence, at the occurrence', async () => {
+      const { h } = await setup();
+      const ticks: Tick[] = [];
+      h.scheduler.add(spec({ cron: '* * * * * *' }), async (t) => void ticks.push(t));
+      await h.scheduler.start();
+      await sleep(4_500);
+      await h.scheduler.stop();
+      const at = ticks.map((t) => t.scheduledAt).sort((a, b) => a - b);
+      expect(at.length).toBeGreaterThanOrEqual(3);
+      expect(new Set(at).size).toBe(at.length);
+      expect(at.every((x, i) => x % 1_000 === 0 && (i === 0 || x - at[i - 1]! === 1_000))).toBe(true);
+      expect(ticks.every((t) => t.firedAt >= t.scheduledAt && !t.catchUp && !t.manual)).toBe(true);
+      await h.cleanup?.();
+    });
+
+    it('reports next and last occurrences', async () => {
+      const { h } = await setup();
+      h.scheduler.add(spec({ cron: '*/2 * * * * *' }), async () => {});
+      await h.scheduler.start();
+      const next = h.scheduler.nextTick('job')!;
+      expect(next % 2_000).toBe(0);
+      expect(next).toBeGreaterThan(Date.now());
+      expect(next - Date.now()).toBeLessThanOrEqual(2_000);
+      await sleep(next - Date.now() + 700);
+      expect(h.scheduler.lastTick('job')).toBe(next);
+      expect(h.scheduler.nextTick('job')).toBe(next + 2_000);
+      await h.scheduler.stop();
+      await h.cleanup?.();
+    });
+
+    it('skips an occurrence that fires while the previous tick still runs (overlap: skip)', async () => {
+      const { skips, h } = await setup();
+      const runs: Array<{ start: number; end: number }> = [];
+      h.scheduler.add(spec({ cron: '* * * * * *' }), async () => {
+        const start = Date.now();
+        await sleep(1_600);
+        runs.push({ start, end: Date.now() });
+      });
+      await h.scheduler.start();
+      await sleep(4_300);
+      await h.scheduler.stop();
+      expect(skips.filter((r) => r === 'overlap').length).toBeGreaterThanOrEqual(1);
+      runs.sort((a, b) => a.start - b.start);
+      expect(runs.every((r, i) => i === 0 || r.start >= runs[i - 1]!.end - 50)).toBe(true);
+      await h.cleanup?.();
+    });
+
+    it('keeps one pending tick while busy and runs it next (overlap: bufferOne)', async () => {
+      const { h } = await setup();
+      const runs: Array<{ scheduledAt: number; start: number; end: number }> = [];
+      h.scheduler.add(spec({ cron: '* * * * * *', overlap: 'bufferOne' }), async (t) => {
+        const start = Date.now();
+        await sleep(1_500);
+        runs.push({ scheduledAt: t.scheduledAt, start, end: Date.now() });
+      });
+      await h.scheduler.start();
+      await sleep(6_500);
+      await h.scheduler.stop();
+      runs.sort((a, b) => a.start - b.start);
+      expect(runs.length).toBeGreaterThanOrEqual(3);
+      expect(runs.every((r, i) => i === 0 || r.start >= r.scheduledAt && r.start >= runs[i - 1]!.end - 50)).toBe(true);
+      // A buffered tick ran when the one before it ended, not on its own beat.
+      expect(runs.some((r) => r.start - r.scheduledAt > 300)).toBe(true);
+      await h.cleanup?.();
+    });
+
+    it('makes up once for occurrences missed while down', async () => {
+      const { saved, h } = await setup({ lastTick: Date.now() - 3 * 86_400_000 });
+      const ticks: Tick[] = [];
+      h.scheduler.add(spec({ cron: '0 0 * * *' }), async (t) => void ticks.push(t));
+      await h.scheduler.start();
+      await sleep(1_500);
+      await h.scheduler.stop();
+      const midnight = startOfUtcDay(Date.now());
+      expect(ticks).toHaveLength(1);
+      expect(ticks[0]).toMatchObject({ catchUp: true, scheduledAt: midnight });
+      expect(saved.get('job')).toBe(midnight);
+      await h.cleanup?.();
+    });
+
+    it('does not catch up when nothing was missed', async () => {
+      const { h } = await setup({ lastTick: startOfUtcDay(Date.now()) });
+      const ticks: Tick[] = [];
+      h.scheduler.add(spec({ cron: '0 0 * * *' }), async (t) => void ticks.push(t));
+      await h.scheduler.start();
+      await sleep(1_000);
+      await h.scheduler.stop();
+      expect(ticks).toHaveLength(0);
+      await h.cleanup?.();
+    });
+
+    it('honours time zones', async () => {
+      const { h } = await setup();
+      h.scheduler.add(spec({ id: 'tz', cron: '0 9 * * *', timezone: 'Asia/Singapore' }), async () => {});
+      await h.scheduler.start();
+      const next = h.scheduler.nextTick('tz')!;
+      // 09:00 in Singapore (UTC+8, no DST) is 01:00 UTC, within the next day.
+      expect(new Date(next).getUTCHours()).toBe(1);
+      expect(next % 3_600_000).toBe(0);
+      expect(next - Date.now()).toBeGreaterThan(0);
+      expect(next - Date.now()).toBeLessThanOrEqual(86_400_000);
       await h.scheduler.stop();
       await h.cleanup?.();
     });
