@@ -2,48 +2,20 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { AbortedError, SyncConfigError, maxInAnyWindow, type RateLimiter } from '@tidesync/core';
 import { rateLimiterConformance } from '@tidesync/core/testing';
-import { connect, type Backend } from '../src/connection.js';
+import type { Backend } from '../src/connection.js';
 import { createSharedRateLimiter } from '../src/shared-rate-limiter.js';
-
-/** Set by CI to the local servers; without them the backend suites are skipped. */
-const TEST_REDIS_URL = process.env.TEST_REDIS_URL;
-const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL;
+import { TEST_DATABASE_URL, TEST_REDIS_URL, testNamespace, type BackendKind } from './helpers.js';
 
 const hex = () => randomBytes(5).toString('hex');
 const budgetName = () => `budget.${hex()}`;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-type Kind = 'Redis' | 'PostgreSQL';
+type Kind = BackendKind;
 
-/**
- * A namespace of its own (key prefix / schema). `open()` makes a separate connection into it —
- * a separate "instance"; `drop()` removes everything in it and closes every connection.
- */
+/** A namespace of its own; `open()` is a separate connection into it — a separate "instance". */
 function testSpace(kind: Kind) {
-  const namespace = `tst_${hex()}`;
-  const opened: Backend[] = [];
-  const open = (): Backend => {
-    const backend = kind === 'Redis' ? connect({ redis: TEST_REDIS_URL!, prefix: namespace }) : connect({ postgres: TEST_DATABASE_URL!, schema: namespace });
-    opened.push(backend);
-    return backend;
-  };
-  const drop = async () => {
-    const admin = opened[0] ?? open();
-    if (kind === 'Redis') {
-      const redis = admin.redis();
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${namespace}:*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length > 0) await redis.del(...keys);
-      } while (cursor !== '0');
-    } else {
-      const db = admin.pg();
-      await db.query(`DROP SCHEMA IF EXISTS ${db.schema} CASCADE`);
-    }
-    for (const b of opened.splice(0)) await b.close();
-  };
-  return { namespace, open, drop };
+  const ns = testNamespace(kind);
+  return { namespace: ns.namespace, open: () => ns.connect(), drop: () => ns.drop() };
 }
 
 /** `perInstance` acquires of cost 1 on every limiter at once; resolves with the host time of each grant. */
