@@ -123,9 +123,10 @@ describe.skipIf(queueBackends.length === 0).each(queueBackends)('three instances
         expect(sim.arrivals.some((a) => completed(a) && `${a.productId}:${a.date}` === key && a.at > killedAt)).toBe(true);
       }
     }, 20_000);
+    // Locks are renewed every third of their 3 s, so the last renewal left at least 2 s to run.
     for (const key of hung) {
       const again = sim.arrivals.find((a) => `${a.productId}:${a.date}` === key && a.at > killedAt)!;
-      expect(again.at - killedAt).toBeGreaterThanOrEqual(2_500);
+      expect(again.at - killedAt).toBeGreaterThanOrEqual(1_900);
     }
     await sleep(20_000); // a full slowest cadence with two instances left
     const endAt = Date.now();
