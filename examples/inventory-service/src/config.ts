@@ -114,6 +114,7 @@ const envSchema = z.object({
     }),
   SYNC_ADMIN_TOKEN: optionalText,
   RATE_LIMIT_WINDOW_MS: int(1_000, 60_000),
+  PARTNER_TIMEOUT_MS: int(100, 10_000),
   SYNC_QUEUE: z.string().trim().toLowerCase().default('memory').pipe(z.enum(['memory', 'bullmq'], { message: 'expected memory (one process) or bullmq (several instances)' })),
   REDIS_URL: optionalText.pipe(z.string().regex(/^rediss?:\/\//, { message: 'expected a redis:// or rediss:// URL' }).optional()),
   SYNC_QUEUE_NAME: z.string().trim().regex(/^[A-Za-z0-9_-]{1,60}$/, { message: 'expected letters, digits, "_" or "-"' }).default('inventory'),
@@ -148,6 +149,8 @@ export interface ServiceConfig {
   logLevel: Env['LOG_LEVEL'];
   /** The partner's window that `rateLimitPerMinute` counts over (60 s unless a partner differs). */
   rateWindowMs: number;
+  /** How long one partner request may take before it is abandoned and retried. */
+  partnerTimeoutMs: number;
   /**
    * `memory`: one process. `bullmq`: several instances share one queue, one schedule and one budget
    * on BullMQ — over Redis when `redisUrl` is set, else over PostgreSQL at `databaseUrl`.
@@ -190,6 +193,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     adminToken: e.SYNC_ADMIN_TOKEN,
     logLevel: e.LOG_LEVEL,
     rateWindowMs: e.RATE_LIMIT_WINDOW_MS,
+    partnerTimeoutMs: e.PARTNER_TIMEOUT_MS,
     queue: e.SYNC_QUEUE === 'bullmq' ? { kind: 'bullmq', redisUrl: e.REDIS_URL, name: e.SYNC_QUEUE_NAME, lockMs: e.SYNC_QUEUE_LOCK_MS } : { kind: 'memory' },
   };
 }

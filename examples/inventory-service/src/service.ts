@@ -122,7 +122,7 @@ export async function startInventoryService(options: ServiceOptions): Promise<In
         const reset = (body as { rateLimitState?: { reset?: unknown } } | undefined)?.rateLimitState?.reset;
         return typeof reset === 'number' && Number.isFinite(reset) ? reset : undefined;
       },
-      ...(options.partnerTimeoutMs ? { timeoutMs: options.partnerTimeoutMs } : {}),
+      timeoutMs: options.partnerTimeoutMs ?? config.partnerTimeoutMs,
     });
     cleanups.push(() => http.close());
     // …and a key of a deleted product that still comes up (a retry, a plan that raced the

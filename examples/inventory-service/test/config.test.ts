@@ -46,6 +46,7 @@ describe('configuration from the environment', () => {
     ['SYNC_QUEUE_NAME', 'has:colon'],
     ['SYNC_QUEUE_LOCK_MS', '10'],
     ['RATE_LIMIT_WINDOW_MS', '500'],
+    ['PARTNER_TIMEOUT_MS', 'soon'],
   ])('stops on a bad %s (%s) with a message naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`${name}: `));
   });
