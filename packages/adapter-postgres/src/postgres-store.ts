@@ -39,13 +39,11 @@ import { scopeLockKeys } from './lock-keys.js';
 import { LATEST_VERSION, SchemaVersionError, migrate, schemaVersion } from './migrations.js';
 import { syncStateSql } from './sync-state.js';
 import {
-  applySql,
   createTableSql,
   planTable,
   readScopeSql,
-  stagingTable,
   tableMappingSchema,
-  unnestSource,
+  tableStatements,
   type Row,
   type TableMapping,
   type TablePlan,
@@ -151,9 +149,7 @@ export function createPostgresStore<D = unknown>(options: PostgresStoreOptions<D
   const schema = o.schema;
   const plans = o.tables.map((t) => planTable(schema, t as TableMapping));
   const planByName = new Map(plans.map((p) => [p.name, p]));
-  const staging = plans.map((p, i) => stagingTable(p, i));
-  const applyFromTable = plans.map((p, i) => applySql(p, { table: staging[i]!.name }));
-  const applyFromUnnest = plans.map((p) => applySql(p, { query: unnestSource(p, p.scopeCols.length + 1) }));
+  const statements = plans.map((p, i) => tableStatements(p, i));
   const toRows = (o.rows ?? ((data: unknown) => data)) as (data: unknown, scope: string) => Row[] | Record<string, Row[]>;
   const scopeValues =
     o.scopeValues ??
@@ -300,15 +296,25 @@ export function createPostgresStore<D = unknown>(options: PostgresStoreOptions<D
     return staged;
   }
 
+  /** Replaces the batch's scopes in one table; see `tableStatements` for the steps and why. */
   async function applyTable(tx: Tx, t: StagedTable, index: number, copy: boolean): Promise<{ inserted: number; updated: number; deleted: number }> {
-    let rows: { inserted: number; updated: number; deleted: number }[];
-    if (copy) {
-      await tx.query(staging[index]!.createSql);
-      if (t.rowCount > 0) await tx.copyIn!(staging[index]!.name, t.plan.all.map((c) => c.q).join(', '), t.copyText);
-      ({ rows } = await tx.query(applyFromTable[index]!, t.scopeParams));
-    } else {
-      ({ rows } = await tx.query(applyFromUnnest[index]!, [...t.scopeParams, ...t.columns]));
+    const sql = statements[index]!;
+    const columns = t.plan.all.map((c) => c.q).join(', ');
+    const load = async (into: string, unnestInsert: string) => {
+      if (copy) await tx.copyIn!(into, columns, t.copyText);
+      else await tx.query(unnestInsert, t.columns);
+    };
+    const { rows: probe } = await tx.query<{ empty: boolean }>(sql.emptySql, t.scopeParams);
+    if (probe[0]!.empty) {
+      if (t.rowCount > 0) await load(t.plan.target, sql.insertFromUnnest);
+      return { inserted: t.rowCount, updated: 0, deleted: 0 };
     }
+    await tx.query(sql.staging.createSql);
+    await tx.query(sql.diff.createSql);
+    if (t.rowCount > 0) await load(sql.staging.name, sql.stageFromUnnest);
+    const { rows: differences } = await tx.query<{ n: number }>(sql.diffSql, t.scopeParams);
+    if (Number(differences[0]!.n) === 0) return { inserted: 0, updated: 0, deleted: 0 };
+    const { rows } = await tx.query<{ inserted: number; updated: number; deleted: number }>(sql.applySql);
     const r = rows[0]!;
     return { inserted: Number(r.inserted), updated: Number(r.updated), deleted: Number(r.deleted) };
   }

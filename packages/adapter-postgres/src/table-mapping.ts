@@ -6,12 +6,14 @@
  * scope columns + key columns. Scope columns are filled from `scopeValues(scope)`, never from the
  * rows, so a scope that is fetched empty still says which rows to delete.
  *
- * The apply statement guarantees, per table and batch:
+ * The apply statements (see `tableStatements`) guarantee, per table and batch:
  * - a row whose values are all NOT DISTINCT from the stored row is not written (no new tuple, no
  *   dead tuple, no WAL for it);
  * - changed rows are updated, new rows inserted, and rows of the batch's scopes that are absent
  *   from the staged rows deleted; rows of any other scope are not read for writing;
- * - it is one statement, so its parts see one snapshot and return exact counts.
+ * - they run inside the batch's transaction while it holds the batch's scope locks, so what they
+ *   compare against cannot change under them (for writers that take those locks) and their counts
+ *   are exact.
  */
 import { z } from 'zod';
 import { identifierMessage, isIdentifier, isTypeName, qualified, quoteIdent } from './identifiers.js';
@@ -150,51 +152,93 @@ export function unnestSource(plan: TablePlan, first: number): string {
   return `SELECT ${casts} FROM unnest(${arrays}) AS u(${plan.all.map((_, i) => `c${i}`).join(', ')})`;
 }
 
+// The diff table's two flags. A user's column name is a plain identifier, so it can never be one of these.
+const HAD = quoteIdent('tidesync:had');
+const HAS = quoteIdent('tidesync:has');
+
 /**
- * One statement that replaces the batch's scopes in the table from the staged rows `source`
- * (a table name, or a subquery that becomes a materialised CTE). Parameters `$1..$k` are the
- * fetched scopes (k = number of scope columns). Returns one row `{ inserted, updated, deleted }`.
+ * The statements that replace the batch's scopes in one table. A batch is applied in steps, on
+ * one connection inside the batch's transaction:
+ *
+ * 1. `emptySql` ($1..$k: the fetched scopes) — whether no scope of the batch has a row in the
+ *    table yet. Then the rows go straight in (`COPY` into the table, or `insertFromUnnest`):
+ *    nothing can be updated or deleted, and staging would only copy them twice.
+ * 2. Otherwise the rows are staged into `staging` (COPY, or `stageFromUnnest`), and `diffSql`
+ *    ($1..$k) compares them with the stored rows of the batch's scopes in one hash join, writing
+ *    only the differences — new, changed and missing rows — into the `diff` table. It returns
+ *    `{ n }`, the number of differences; an unchanged re-sync stops here, having written nothing.
+ * 3. `applySql` writes the differences: UPDATE of changed rows (still guarded by IS DISTINCT
+ *    FROM), INSERT of new ones, DELETE of missing ones, all by primary key, and returns
+ *    `{ inserted, updated, deleted }`.
+ *
+ * Why a diff table rather than one statement over the staged rows: each part of a one-statement
+ * apply joins every staged row with the target again (three joins, planned without statistics on
+ * a fresh temporary table); here the full comparison happens once, and the writes join only the
+ * rows that differ, whose count the planner can see.
  */
-export function applySql(plan: TablePlan, source: { table: string } | { query: string }): string {
-  const id = [...plan.scopeCols, ...plan.keyCols];
-  // Every read of the target is limited to the batch's scopes, so the primary key's scope prefix
-  // drives it: the cost follows the batch, not the table.
-  const inBatch = `(${columnList(plan.scopeCols, 't')}) IN (SELECT * FROM sc)`;
-  const ctes = [`sc AS MATERIALIZED (${fetchedScopes(plan)})`];
-  let from: string;
-  if ('query' in source) {
-    ctes.push(`s AS MATERIALIZED (${source.query})`);
-    from = 's';
-  } else {
-    from = `${source.table} AS s`;
-  }
-  if (plan.valueCols.length > 0) {
-    const sets = plan.valueCols.map((c) => `${c.q} = s.${c.q}`).join(', ');
-    // Row-wise IS DISTINCT FROM treats NULL = NULL as equal: an unchanged row is never rewritten.
-    ctes.push(
-      `upd AS (UPDATE ${plan.target} AS t SET ${sets} FROM ${from} WHERE ${equal(id, 't', 's')} AND ${inBatch} ` +
-        `AND (${columnList(plan.valueCols, 't')}) IS DISTINCT FROM (${columnList(plan.valueCols, 's')}) RETURNING 1)`,
-    );
-  }
-  ctes.push(
-    `ins AS (INSERT INTO ${plan.target} (${columnList(plan.all)}) SELECT ${columnList(plan.all, 's')} FROM ${from} ` +
-      `WHERE NOT EXISTS (SELECT 1 FROM ${plan.target} AS t WHERE ${equal(id, 't', 's')} AND ${inBatch}) RETURNING 1)`,
-  );
-  ctes.push(
-    `del AS (DELETE FROM ${plan.target} AS t WHERE ${inBatch} ` +
-      `AND NOT EXISTS (SELECT 1 FROM ${from} WHERE ${equal(id, 't', 's')}) RETURNING 1)`,
-  );
-  const updated = plan.valueCols.length > 0 ? '(SELECT count(*) FROM upd)::int' : '0';
-  return `WITH ${ctes.join(', ')} SELECT (SELECT count(*) FROM ins)::int AS inserted, ${updated} AS updated, (SELECT count(*) FROM del)::int AS deleted`;
+export interface TableStatements {
+  staging: TempTable;
+  diff: TempTable;
+  emptySql: string;
+  stageFromUnnest: string;
+  insertFromUnnest: string;
+  diffSql: string;
+  applySql: string;
 }
 
-/** Temp staging table, created once per session and emptied by every commit. */
-export function stagingTable(plan: TablePlan, index: number): { name: string; createSql: string } {
-  // The name carries a hash of the column layout, so two mappings on one pooled session never share one.
+export interface TempTable {
+  /** `pg_temp."…"`, ready for SQL. */
+  name: string;
+  createSql: string;
+}
+
+export function tableStatements(plan: TablePlan, index: number): TableStatements {
+  const id = [...plan.scopeCols, ...plan.keyCols];
+  const first = id[0]!.q;
+  const cols = columnList(plan.all);
   const layout = plan.all.map((c) => `${c.name}:${c.type}`).join(',');
-  const name = `tidesync_stage_${index}_${shortHash(layout)}`;
-  const cols = plan.all.map((c) => `${c.q} ${c.type}`).join(', ');
-  return { name: `pg_temp.${quoteIdent(name)}`, createSql: `CREATE TEMP TABLE IF NOT EXISTS ${quoteIdent(name)} (${cols}) ON COMMIT DELETE ROWS` };
+  const staging = tempTable(`tidesync_stage_${index}_${shortHash(layout)}`, plan.all.map((c) => `${c.q} ${c.type}`));
+  const diff = tempTable(`tidesync_diff_${index}_${shortHash(layout)}`, [...plan.all.map((c) => `${c.q} ${c.type}`), `${HAD} boolean`, `${HAS} boolean`]);
+  const sc = `WITH sc AS MATERIALIZED (${fetchedScopes(plan)})`;
+  // Reads of the target are limited to the batch's scopes, so the primary key's scope prefix
+  // drives them: the cost follows the batch, not the table.
+  const inBatch = `(${columnList(plan.scopeCols, 't')}) IN (SELECT * FROM sc)`;
+  const stored = `SELECT ${columnList([...id, ...plan.valueCols], 't')} FROM ${plan.target} AS t WHERE ${inBatch}`;
+  // Row-wise IS DISTINCT FROM treats NULL = NULL as equal: an unchanged row is never a difference.
+  const changed = plan.valueCols.length > 0 ? ` OR (${columnList(plan.valueCols, 'c')}) IS DISTINCT FROM (${columnList(plan.valueCols, 's')})` : '';
+  const diffSql =
+    `${sc}, d AS (INSERT INTO ${diff.name} (${cols}, ${HAD}, ${HAS}) ` +
+    `SELECT ${id.map((c) => `coalesce(s.${c.q}, c.${c.q})`).join(', ')}${plan.valueCols.map((c) => `, s.${c.q}`).join('')}, c.${first} IS NOT NULL, s.${first} IS NOT NULL ` +
+    `FROM ${staging.name} AS s FULL JOIN (${stored}) AS c ON ${equal(id, 's', 'c')} ` +
+    `WHERE c.${first} IS NULL OR s.${first} IS NULL${changed} RETURNING 1) SELECT count(*)::int AS n FROM d`;
+  const parts: string[] = [];
+  if (plan.valueCols.length > 0) {
+    const sets = plan.valueCols.map((c) => `${c.q} = d.${c.q}`).join(', ');
+    parts.push(
+      `upd AS (UPDATE ${plan.target} AS t SET ${sets} FROM ${diff.name} AS d WHERE d.${HAD} AND d.${HAS} AND ${equal(id, 't', 'd')} ` +
+        `AND (${columnList(plan.valueCols, 't')}) IS DISTINCT FROM (${columnList(plan.valueCols, 'd')}) RETURNING 1)`,
+    );
+  }
+  parts.push(`ins AS (INSERT INTO ${plan.target} (${cols}) SELECT ${columnList(plan.all, 'd')} FROM ${diff.name} AS d WHERE NOT d.${HAD} RETURNING 1)`);
+  parts.push(`del AS (DELETE FROM ${plan.target} AS t USING ${diff.name} AS d WHERE NOT d.${HAS} AND ${equal(id, 't', 'd')} RETURNING 1)`);
+  const updated = plan.valueCols.length > 0 ? '(SELECT count(*) FROM upd)::int' : '0';
+  return {
+    staging,
+    diff,
+    emptySql: `${sc} SELECT NOT EXISTS (SELECT 1 FROM ${plan.target} AS t WHERE ${inBatch}) AS empty`,
+    stageFromUnnest: `INSERT INTO ${staging.name} (${cols}) ${unnestSource(plan, 1)}`,
+    insertFromUnnest: `INSERT INTO ${plan.target} (${cols}) ${unnestSource(plan, 1)}`,
+    diffSql,
+    applySql: `WITH ${parts.join(', ')} SELECT (SELECT count(*) FROM ins)::int AS inserted, ${updated} AS updated, (SELECT count(*) FROM del)::int AS deleted`,
+  };
+}
+
+/**
+ * A temporary table created once per session and emptied by every commit. The name carries a hash
+ * of the column layout, so two mappings on one pooled session never share one.
+ */
+function tempTable(name: string, columns: string[]): TempTable {
+  return { name: `pg_temp.${quoteIdent(name)}`, createSql: `CREATE TEMP TABLE IF NOT EXISTS ${quoteIdent(name)} (${columns.join(', ')}) ON COMMIT DELETE ROWS` };
 }
 
 function shortHash(text: string): string {
