@@ -28,8 +28,11 @@ export interface Rows<R> {
 /** Statements on one connection inside one transaction. */
 export interface Tx {
   query<R = Record<string, unknown>>(text: string, params?: unknown[]): Promise<Rows<R>>;
-  /** Loads COPY text-format `data` into `target (columns)`; absent when the client cannot COPY. */
-  copyIn?(target: string, columns: string, data: string): Promise<void>;
+  /**
+   * Loads COPY text-format `data` into `target (columns)`; absent when the client cannot COPY.
+   * `data` is pulled as the connection takes it; an error it throws aborts the COPY.
+   */
+  copyIn?(target: string, columns: string, data: Iterable<string>): Promise<void>;
 }
 
 /** A connection kept for a session-level advisory lock. */
@@ -126,16 +129,13 @@ export function loadPgCopyStreams(): Promise<CopyFrom | undefined> {
   return copyFromLoader;
 }
 
-async function pgCopyIn(conn: Queryable, target: string, columns: string, data: string): Promise<void> {
+async function pgCopyIn(conn: Queryable, target: string, columns: string, data: Iterable<string>): Promise<void> {
   const from = await loadPgCopyStreams();
   if (!from) throw new SyncError('STORE_FAILED', 'COPY staging needs the pg-copy-streams package');
   const stream = (conn as unknown as { query(s: NodeJS.WritableStream): NodeJS.WritableStream }).query(from(`COPY ${target} (${columns}) FROM STDIN`));
-  await pipeline(Readable.from(chunks(data)), stream);
-}
-
-/** COPY data in ~1 MiB pieces so the socket gets steady writes instead of one huge buffer. */
-function* chunks(data: string, size = 1 << 20): Generator<string> {
-  for (let i = 0; i < data.length; i += size) yield data.slice(i, i + size);
+  // Pulled chunk by chunk: Node encodes the next rows while the server parses these. A throw from
+  // `data` destroys the stream, which sends CopyFail, so the server rejects the whole COPY.
+  await pipeline(Readable.from(data, { objectMode: false }), stream);
 }
 
 function poolDatabase(pool: PgPool, owned: boolean): Database {
@@ -247,7 +247,8 @@ function pgliteDatabase(db: PGliteLike): Database {
         fn({
           query: async (text, params) => rowsOf(await tx.query(text, params)),
           async copyIn(target, columns, data) {
-            await tx.query(`COPY ${target} (${columns}) FROM '/dev/blob'`, [], { blob: new Blob([data]) });
+            // PGlite reads the data whole from one blob.
+            await tx.query(`COPY ${target} (${columns}) FROM '/dev/blob'`, [], { blob: new Blob([...data]) });
           },
         }),
       ),

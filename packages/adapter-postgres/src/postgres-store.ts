@@ -32,11 +32,12 @@ import {
 } from '@tidesync/core';
 import { z } from 'zod';
 import { createDatabase, loadPgCopyStreams, redactConnectionString, type Database, type Queryable, type Tx } from './database.js';
-import { copyField, encodeValue, type ColumnKind } from './encode.js';
+import { encodeValue } from './encode.js';
 import { identifierMessage, isIdentifier } from './identifiers.js';
 import { createLeaderLock } from './leader-lock.js';
 import { scopeLockKeys } from './lock-keys.js';
 import { LATEST_VERSION, SchemaVersionError, migrate, schemaVersion } from './migrations.js';
+import { arrayColumns, copyChunks, stageBatch, type StagedTable } from './stage.js';
 import { syncStateSql } from './sync-state.js';
 import {
   createTableSql,
@@ -130,16 +131,6 @@ const optionsSchema = z
     }
   });
 
-/** Per table, what the batch stages: COPY text, or one text array per column. */
-interface StagedTable {
-  plan: TablePlan;
-  rowCount: number;
-  copyText: string;
-  columns: (string | null)[][];
-  /** Text arrays of the fetched scopes, one per scope column. */
-  scopeParams: (string | null)[][];
-}
-
 const storeError = (err: unknown, what: string): SyncError =>
   err instanceof SyncError ? err : new SyncError('STORE_FAILED', `${what}: ${redactConnectionString(errorMessage(err))}`, { cause: err });
 
@@ -218,91 +209,13 @@ export function createPostgresStore<D = unknown>(options: PostgresStoreOptions<D
       return 'unnest';
     })());
 
-  const encode = (value: unknown, kind: ColumnKind, where: () => string): string | null => {
-    try {
-      return encodeValue(value, kind);
-    } catch (err) {
-      throw new SyncError('STORE_FAILED', `${where()}: ${errorMessage(err)}`);
-    }
-  };
-
-  /**
-   * Everything that can be checked without the database, checked before a transaction opens.
-   * This loop runs once per row and value, so it allocates nothing per value beyond the text.
-   */
-  function stage(scopes: ScopeWrite<D>[], copy: boolean): StagedTable[] {
-    const staged: StagedTable[] = plans.map((plan) => ({
-      plan,
-      rowCount: 0,
-      copyText: '',
-      columns: copy ? [] : plan.all.map(() => []),
-      scopeParams: plan.scopeCols.map(() => []),
-    }));
-    const lines: string[][] = plans.map(() => []);
-    for (const sw of scopes) {
-      const values = scopeValues(sw.scope);
-      const mapped = toRows(sw.data, sw.scope);
-      if (Array.isArray(mapped) && plans.length > 1) throw new SyncError('STORE_FAILED', `scope ${sw.scope}: rows() must return { [table]: rows } when several tables are mapped`);
-      if (!mapped || typeof mapped !== 'object') throw new SyncError('STORE_FAILED', `scope ${sw.scope}: data must be an array of rows`);
-      const perTable: Record<string, Row[] | undefined> = Array.isArray(mapped) ? { [plans[0]!.name]: mapped } : mapped;
-      staged.forEach((t, ti) => {
-        const { plan } = t;
-        const rows = perTable[plan.name];
-        if (!Array.isArray(rows)) throw new SyncError('STORE_FAILED', `scope ${sw.scope}: no array of rows for table ${plan.name} (return [] for none)`);
-        const scopeText = plan.scopeCols.map((c) => {
-          const text = encode(values[c.name], c.kind, () => `scope ${sw.scope}: scope column ${c.name}`);
-          if (text === null) throw new SyncError('STORE_FAILED', `scope ${sw.scope}: scopeValues gave no value for ${plan.name}.${c.name}`);
-          return text;
-        });
-        scopeText.forEach((text, i) => t.scopeParams[i]!.push(text));
-        const copyPrefix = scopeText.map(copyField).join('\t');
-        const seen = new Set<string>();
-        const tableLines = lines[ti]!;
-        let column = '';
-        try {
-          for (const row of rows) {
-            let identity = '';
-            let line = copyPrefix;
-            const texts: (string | null)[] = copy ? [] : scopeText.slice();
-            for (const c of plan.keyCols) {
-              column = c.name;
-              const text = encodeValue(row[c.name], c.kind);
-              if (text === null) throw new Error('no value for a key column');
-              identity = identity === '' ? text : `${identity}\u0000${text}`;
-              if (copy) line += `\t${copyField(text)}`;
-              else texts.push(text);
-            }
-            if (seen.has(identity)) {
-              throw new SyncError('STORE_CONFLICT', `scope ${sw.scope}: two rows of ${plan.name} with key (${identity.split('\u0000').join(', ')})`);
-            }
-            seen.add(identity);
-            for (const c of plan.valueCols) {
-              column = c.name;
-              const text = encodeValue(row[c.name], c.kind);
-              if (copy) line += `\t${copyField(text)}`;
-              else texts.push(text);
-            }
-            if (copy) tableLines.push(line);
-            else for (let i = 0; i < texts.length; i++) t.columns[i]!.push(texts[i]!);
-            t.rowCount++;
-          }
-        } catch (err) {
-          if (err instanceof SyncError) throw err;
-          throw new SyncError('STORE_FAILED', `scope ${sw.scope}: ${plan.name}.${column}: ${errorMessage(err)}`);
-        }
-      });
-    }
-    if (copy) staged.forEach((t, i) => (t.copyText = lines[i]!.length > 0 ? `${lines[i]!.join('\n')}\n` : ''));
-    return staged;
-  }
-
   /** Replaces the batch's scopes in one table; see `tableStatements` for the steps and why. */
   async function applyTable(tx: Tx, t: StagedTable, index: number, copy: boolean): Promise<{ inserted: number; updated: number; deleted: number }> {
     const sql = statements[index]!;
     const columns = t.plan.all.map((c) => c.q).join(', ');
     const load = async (into: string, unnestInsert: string) => {
-      if (copy) await tx.copyIn!(into, columns, t.copyText);
-      else await tx.query(unnestInsert, t.columns);
+      if (copy) await tx.copyIn!(into, columns, copyChunks(t));
+      else await tx.query(unnestInsert, arrayColumns(t));
     };
     const { rows: probe } = await tx.query<{ empty: boolean }>(sql.emptySql, t.scopeParams);
     if (probe[0]!.empty) {
@@ -349,7 +262,7 @@ export function createPostgresStore<D = unknown>(options: PostgresStoreOptions<D
       for (const s of batch.scopes) byScope.set(s.scope, s);
       const scopes = [...byScope.values()];
       const copy = (await stagingMethod()) === 'copy';
-      const staged = stage(scopes, copy);
+      const staged = stageBatch(plans, { toRows, scopeValues }, scopes);
       try {
         await db.transaction(async (tx) => {
           await tx.query('SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k', [scopeLockKeys(schema, byScope.keys())]);

@@ -141,6 +141,33 @@ describe.each(backends.flatMap((b) => methods.map((m) => [`${b.name}, ${m} stagi
     expect(await store.readScope('p1:2026-11-28')).toEqual([{ time: '09:00', left_count: 5 }]);
   }));
 
+  it('a bad row thousands of rows into a batch rejects all of it, and the store keeps working', withStore(async (store, schema, admin) => {
+    // Past the first COPY chunk, so the rows before it have already streamed into the database.
+    const many = (n: number, left: number) => Array.from({ length: n }, (_, i) => slot(`t${String(i).padStart(5, '0')}`, left));
+    await write(store, { 'p1:2026-11-28': many(10, 1) });
+    const before = await versions(admin, schema);
+    const bad = many(5_000, 2);
+    bad[4_500] = { ...bad[4_500]!, left: Number.NaN };
+    // Into a scope with rows (staged, then diffed) and into new scopes only (loaded straight into the tables).
+    for (const batch of [{ 'p1:2026-11-28': many(5_000, 2), 'p2:2026-11-28': bad }, { 'p3:2026-11-28': many(3_000, 2), 'p4:2026-11-28': bad }]) {
+      const err = await write(store, batch, 2_000).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SyncError);
+      expect((err as SyncError).code).toBe('STORE_FAILED');
+      expect((err as Error).message).toMatch(/scope p[24]:2026-11-28: slots\.left_count: non-finite number/);
+      expect(await versions(admin, schema)).toEqual(before);
+    }
+    // A duplicate key far into one scope is found although the scope spans several chunks.
+    const duplicated = many(5_000, 2);
+    duplicated[4_000] = duplicated[10]!;
+    const conflict = await write(store, { 'p1:2026-11-28': duplicated }, 3_000).catch((e: unknown) => e);
+    expect((conflict as SyncError).code).toBe('STORE_CONFLICT');
+    expect((conflict as Error).message).toMatch(/t00010/);
+    expect(await versions(admin, schema)).toEqual(before);
+    expect((await store.readKeyStates(['inv:p1:2026-11-28'])).get('inv:p1:2026-11-28')?.lastSuccessAt).toBe(1_000);
+    // Writes go on after the aborted COPYs (the pool hands out its most recently released connection).
+    expect(await write(store, { 'p1:2026-11-28': many(5_000, 2), 'p2:2026-11-28': many(5_000, 2) }, 4_000)).toEqual({ inserted: 29_970, updated: 10, unchanged: 20, deleted: 0 });
+  }));
+
   it('rejects two rows with one identity in a scope, and says which', withStore(async (store) => {
     const err = await write(store, { 'p1:2026-11-28': [slot('09:00', 5), slot('09:00', 6)] }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SyncError);

@@ -1,0 +1,209 @@
+/**
+ * Staging — turns a batch's mapped rows into what the database loads: COPY text, or one text array
+ * per column for `unnest`.
+ *
+ * Guarantees:
+ * - Before a transaction opens, `stageBatch` checks the batch's shape: every scope's mapped rows
+ *   give an array for every table, and every scope column has a value its column can hold.
+ * - Every row is checked as it is encoded — every key column has a value, every value fits its
+ *   column kind, no scope holds two rows with one key — and the error names the scope, the table
+ *   and the column. On the COPY path that happens while the text streams into the database, so a
+ *   bad row aborts the batch's transaction and nothing of the batch lands.
+ * - Both outputs hold the same text for every value (see `encode.ts`), so COPY and `unnest` store
+ *   identical data.
+ *
+ * COPY text is produced in chunks as the connection takes them, so on a server connection Node
+ * encodes the next rows while PostgreSQL parses the previous ones, and the batch's text never
+ * sits in memory whole. The per-row loops run once per value of every batch: they allocate no
+ * per-row arrays, and find duplicate keys with nested maps of the key texts themselves rather
+ * than a concatenated identity string per row.
+ */
+import { SyncError, errorMessage, type ScopeWrite } from '@tidesync/core';
+import { copyField, encodeValue } from './encode.js';
+import type { ColumnPlan, Row, TablePlan } from './table-mapping.js';
+
+/** Per table, the batch's rows ready to encode. */
+export interface StagedTable {
+  plan: TablePlan;
+  rowCount: number;
+  /** Text arrays of the fetched scopes, one per scope column. */
+  scopeParams: string[][];
+  /** Each scope's rows with its scope columns' texts. */
+  parts: StagedScope[];
+}
+
+interface StagedScope {
+  scope: string;
+  scopeText: string[];
+  rows: readonly Row[];
+}
+
+export interface Stager {
+  /** Mapped rows as a user's `rows` function returns them: an array (one table) or `{ [table]: rows }`. */
+  toRows(data: unknown, scope: string): Row[] | Record<string, Row[]>;
+  /** The scope columns' values for a scope key. */
+  scopeValues(scope: string): Record<string, unknown>;
+}
+
+export function stageBatch<D>(plans: readonly TablePlan[], stager: Stager, scopes: readonly ScopeWrite<D>[]): StagedTable[] {
+  const staged: StagedTable[] = plans.map((plan) => ({ plan, rowCount: 0, scopeParams: plan.scopeCols.map(() => []), parts: [] }));
+  for (const sw of scopes) {
+    const values = stager.scopeValues(sw.scope);
+    const mapped = stager.toRows(sw.data, sw.scope);
+    if (Array.isArray(mapped) && plans.length > 1) throw new SyncError('STORE_FAILED', `scope ${sw.scope}: rows() must return { [table]: rows } when several tables are mapped`);
+    if (!mapped || typeof mapped !== 'object') throw new SyncError('STORE_FAILED', `scope ${sw.scope}: data must be an array of rows`);
+    const perTable: Record<string, Row[] | undefined> = Array.isArray(mapped) ? { [plans[0]!.name]: mapped } : mapped;
+    for (const t of staged) {
+      const rows = perTable[t.plan.name];
+      if (!Array.isArray(rows)) throw new SyncError('STORE_FAILED', `scope ${sw.scope}: no array of rows for table ${t.plan.name} (return [] for none)`);
+      const scopeText = scopeTexts(t.plan, values, sw.scope);
+      scopeText.forEach((text, i) => t.scopeParams[i]!.push(text));
+      t.parts.push({ scope: sw.scope, scopeText, rows });
+      t.rowCount += rows.length;
+    }
+  }
+  return staged;
+}
+
+/** Lines per yielded COPY chunk: big enough to amortise a write, small enough to overlap. */
+const COPY_CHUNK_LINES = 2_000;
+
+/** The table's rows as COPY text, in chunks of whole lines. */
+export function* copyChunks(t: StagedTable): Generator<string> {
+  const lines: string[] = [];
+  for (const part of t.parts) {
+    // Duplicate keys are checked over the whole scope, which may span chunks.
+    const keys = new KeySet(t.plan.keyCols.length);
+    const prefix = part.scopeText.map(copyField).join('\t');
+    for (let from = 0; from < part.rows.length; ) {
+      from = copyLines(t.plan, part, prefix, keys, from, lines);
+      if (lines.length >= COPY_CHUNK_LINES) {
+        yield `${lines.join('\n')}\n`;
+        lines.length = 0;
+      }
+    }
+  }
+  if (lines.length > 0) yield `${lines.join('\n')}\n`;
+}
+
+/** The table's rows as one COPY text (for clients that take the data whole). */
+export const copyText = (t: StagedTable): string => [...copyChunks(t)].join('');
+
+/** The table's rows as one text array per column, for `unnest`. */
+export function arrayColumns(t: StagedTable): (string | null)[][] {
+  const columns: (string | null)[][] = t.plan.all.map(() => []);
+  for (const part of t.parts) arrayRows(t.plan, part, columns);
+  return columns;
+}
+
+function scopeTexts(plan: TablePlan, values: Record<string, unknown>, scope: string): string[] {
+  return plan.scopeCols.map((c) => {
+    let text: string | null;
+    try {
+      text = encodeValue(values[c.name], c.kind);
+    } catch (err) {
+      throw new SyncError('STORE_FAILED', `scope ${scope}: scope column ${c.name}: ${errorMessage(err)}`);
+    }
+    if (text === null) throw new SyncError('STORE_FAILED', `scope ${scope}: scopeValues gave no value for ${plan.name}.${c.name}`);
+    return text;
+  });
+}
+
+/** Appends COPY lines for `part.rows` from `from` on until `out` holds a chunk's worth; returns where it stopped. */
+function copyLines(plan: TablePlan, part: StagedScope, prefix: string, keys: KeySet, from: number, out: string[]): number {
+  const { rows, scope } = part;
+  const keyTexts: string[] = new Array<string>(plan.keyCols.length);
+  let column: ColumnPlan | undefined;
+  let i = from;
+  try {
+    for (; i < rows.length && out.length < COPY_CHUNK_LINES; i++) {
+      const row = rows[i]!;
+      let line = prefix;
+      for (let k = 0; k < plan.keyCols.length; k++) {
+        column = plan.keyCols[k]!;
+        const text = keyText(row, column);
+        keyTexts[k] = text;
+        line += '\t' + copyField(text);
+      }
+      if (!keys.add(keyTexts)) throw duplicate(plan, scope, keyTexts);
+      for (const c of plan.valueCols) {
+        column = c;
+        line += '\t' + copyField(encodeValue(row[c.name], c.kind));
+      }
+      out.push(line);
+    }
+  } catch (err) {
+    throw rowError(err, plan, scope, column);
+  }
+  return i;
+}
+
+/** Appends one text per column per row to the column arrays that `unnest` takes. */
+function arrayRows(plan: TablePlan, part: StagedScope, columns: (string | null)[][]): void {
+  const { rows, scope, scopeText } = part;
+  const nScope = scopeText.length;
+  const nKey = plan.keyCols.length;
+  const keys = new KeySet(nKey);
+  const keyTexts: string[] = new Array<string>(nKey);
+  let column: ColumnPlan | undefined;
+  try {
+    for (const row of rows) {
+      for (let k = 0; k < nKey; k++) {
+        column = plan.keyCols[k]!;
+        keyTexts[k] = keyText(row, column);
+      }
+      if (!keys.add(keyTexts)) throw duplicate(plan, scope, keyTexts);
+      // Values are encoded before anything is appended, so a bad value leaves the arrays aligned.
+      const texts = plan.valueCols.map((c) => {
+        column = c;
+        return encodeValue(row[c.name], c.kind);
+      });
+      for (let j = 0; j < nScope; j++) columns[j]!.push(scopeText[j]!);
+      for (let k = 0; k < nKey; k++) columns[nScope + k]!.push(keyTexts[k]!);
+      for (let v = 0; v < texts.length; v++) columns[nScope + nKey + v]!.push(texts[v]!);
+    }
+  } catch (err) {
+    throw rowError(err, plan, scope, column);
+  }
+}
+
+function keyText(row: Row, c: ColumnPlan): string {
+  const text = encodeValue(row[c.name], c.kind);
+  if (text === null) throw new Error('no value for a key column');
+  return text;
+}
+
+const duplicate = (plan: TablePlan, scope: string, keyTexts: readonly string[]) =>
+  new SyncError('STORE_CONFLICT', `scope ${scope}: two rows of ${plan.name} with key (${keyTexts.join(', ')})`);
+
+function rowError(err: unknown, plan: TablePlan, scope: string, column: ColumnPlan | undefined): SyncError {
+  if (err instanceof SyncError) return err;
+  return new SyncError('STORE_FAILED', `scope ${scope}: ${plan.name}.${column?.name ?? '?'}: ${errorMessage(err)}`);
+}
+
+/**
+ * The key tuples seen in one scope. Nested maps keyed by each column's text: no identity string
+ * is built per row, and the texts (often the row's own strings) carry their cached hashes.
+ */
+class KeySet {
+  private readonly root = new Map<string, unknown>();
+  constructor(private readonly depth: number) {}
+
+  /** Adds the tuple; false when it was already there. */
+  add(texts: readonly string[]): boolean {
+    let level = this.root;
+    const last = this.depth - 1;
+    for (let i = 0; i < last; i++) {
+      let next = level.get(texts[i]!) as Map<string, unknown> | undefined;
+      if (next === undefined) {
+        next = new Map();
+        level.set(texts[i]!, next);
+      }
+      level = next;
+    }
+    const leaf = texts[last]!;
+    if (level.has(leaf)) return false;
+    level.set(leaf, true);
+    return true;
+  }
+}
