@@ -73,3 +73,13 @@ export function copyField(text: string | null): string {
   if (!COPY_SPECIAL.test(text)) return text;
   return text.replaceAll('\\', '\\\\').replaceAll('\n', '\\n').replaceAll('\r', '\\r').replaceAll('\t', '\\t');
 }
+
+/**
+ * One value as a COPY field: `copyField(encodeValue(value, kind))`, with finite numbers taken
+ * straight from `String` — their text never holds a character COPY escapes, and they are most of
+ * the values a sync writes.
+ */
+export function copyValue(value: unknown, kind: ColumnKind): string {
+  if (typeof value === 'number' && kind === 'scalar' && Number.isFinite(value)) return String(value);
+  return copyField(encodeValue(value, kind));
+}

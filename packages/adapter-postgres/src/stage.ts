@@ -19,7 +19,7 @@
  * than a concatenated identity string per row.
  */
 import { SyncError, errorMessage, type ScopeWrite } from '@tidesync/core';
-import { copyField, encodeValue } from './encode.js';
+import { copyField, copyValue, encodeValue } from './encode.js';
 import type { ColumnPlan, Row, TablePlan } from './table-mapping.js';
 
 /** Per table, the batch's rows ready to encode. */
@@ -128,7 +128,7 @@ function copyLines(plan: TablePlan, part: StagedScope, prefix: string, keys: Key
       if (!keys.add(keyTexts)) throw duplicate(plan, scope, keyTexts);
       for (const c of plan.valueCols) {
         column = c;
-        line += '\t' + copyField(encodeValue(row[c.name], c.kind));
+        line += '\t' + copyValue(row[c.name], c.kind);
       }
       out.push(line);
     }
