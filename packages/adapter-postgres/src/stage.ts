@@ -14,9 +14,9 @@
  *
  * COPY text is produced in chunks as the connection takes them, so on a server connection Node
  * encodes the next rows while PostgreSQL parses the previous ones, and the batch's text never
- * sits in memory whole. The per-row loops run once per value of every batch: they allocate no
- * per-row arrays, and find duplicate keys with nested maps of the key texts themselves rather
- * than a concatenated identity string per row.
+ * sits in memory whole. The per-row loops run once per value of every batch: the COPY loop
+ * allocates no per-row arrays, and both find duplicate keys with nested maps of the key texts
+ * themselves rather than a concatenated identity string per row.
  */
 import { SyncError, errorMessage, type ScopeWrite } from '@tidesync/core';
 import { copyField, copyValue, encodeValue } from './encode.js';
@@ -85,9 +85,6 @@ export function* copyChunks(t: StagedTable): Generator<string> {
   }
   if (lines.length > 0) yield `${lines.join('\n')}\n`;
 }
-
-/** The table's rows as one COPY text (for clients that take the data whole). */
-export const copyText = (t: StagedTable): string => [...copyChunks(t)].join('');
 
 /** The table's rows as one text array per column, for `unnest`. */
 export function arrayColumns(t: StagedTable): (string | null)[][] {
