@@ -30,7 +30,8 @@ export interface Tx {
   query<R = Record<string, unknown>>(text: string, params?: unknown[]): Promise<Rows<R>>;
   /**
    * Loads COPY text-format `data` into `target (columns)`; absent when the client cannot COPY.
-   * `data` is pulled as the connection takes it; an error it throws aborts the COPY.
+   * On a server connection `data` is pulled as the socket takes it (PGlite reads it whole first);
+   * an error it throws aborts the COPY.
    */
   copyIn?(target: string, columns: string, data: Iterable<string>): Promise<void>;
 }

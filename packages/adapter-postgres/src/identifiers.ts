@@ -17,7 +17,15 @@ const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 const TYPE_NAME = /^[A-Za-z_][A-Za-z0-9_]*( [A-Za-z_][A-Za-z0-9_]*)*( ?\(\d+( ?, ?\d+)?\))?(\[\])*$/;
 
 export const isIdentifier = (name: string): boolean => IDENTIFIER.test(name);
-export const isTypeName = (type: string): boolean => TYPE_NAME.test(type) && type.length <= 100;
+/**
+ * Words that start a column constraint, never part of a type. A type string is used wherever the
+ * store needs the column's type — casts of staged text, its temporary tables — so `integer not
+ * null` would break those (and a NOT NULL copied to the diff table would refuse deletions).
+ */
+const CONSTRAINT_WORDS = new Set(['not', 'null', 'unique', 'primary', 'references', 'check', 'default', 'generated', 'constraint', 'collate']);
+
+export const isTypeName = (type: string): boolean =>
+  TYPE_NAME.test(type) && type.length <= 100 && !type.toLowerCase().split(/[ ([]/).some((word) => CONSTRAINT_WORDS.has(word));
 
 export const identifierMessage = 'must be a plain SQL identifier: letters, digits and _, not starting with a digit, at most 63 characters';
 

@@ -2,13 +2,14 @@
  * PostgreSQL Store — the Store contract on PostgreSQL or PGlite.
  *
  * Guarantees (on top of the Store contract in @tidesync/core):
- * - **One transaction per batch**: advisory locks on the batch's scopes, the staged rows of every
- *   mapped table, the apply statements and the keys' freshness state commit together. A batch the
- *   store cannot accept (duplicate identity, a value its column cannot hold, a missing key) is
- *   rejected before or inside that transaction, so nothing of it lands.
- * - **Set-based and change-skipping**: rows are staged in bulk (COPY where the client can, `unnest`
- *   of text arrays otherwise) and applied by one statement per table that never rewrites a row
- *   whose values are unchanged.
+ * - **One transaction per batch**: advisory locks on the batch's scopes, the rows of every mapped
+ *   table and the keys' freshness state commit together. A batch the store cannot accept
+ *   (duplicate identity, a value its column cannot hold, a missing key) is rejected before or
+ *   inside that transaction, so nothing of it lands.
+ * - **Set-based and change-skipping**: rows travel in bulk (COPY where the client can, `unnest`
+ *   of text arrays otherwise). Into scopes that hold no rows they are loaded directly; otherwise
+ *   they are staged, diffed against the stored rows in one join, and only the differences are
+ *   written (see `tableStatements`), so a row whose values are unchanged is never rewritten.
  * - **Scope-local**: only the scopes in the batch are replaced; a scope's rows are deleted only by
  *   a successful fetch of that scope that returned without them.
  * - **Concurrent writers** on overlapping scopes serialise on per-scope transaction advisory locks

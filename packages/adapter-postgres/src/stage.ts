@@ -14,7 +14,7 @@
  *
  * COPY text is produced in chunks as the connection takes them, so on a server connection Node
  * encodes the next rows while PostgreSQL parses the previous ones, and the batch's text never
- * sits in memory whole. The per-row loops run once per value of every batch: the COPY loop
+ * sits in memory whole (PGlite takes it as one blob). The per-row loops run once per value of every batch: the COPY loop
  * allocates no per-row arrays, and both find duplicate keys with nested maps of the key texts
  * themselves rather than a concatenated identity string per row.
  */
@@ -47,16 +47,26 @@ export interface Stager {
 
 export function stageBatch<D>(plans: readonly TablePlan[], stager: Stager, scopes: readonly ScopeWrite<D>[]): StagedTable[] {
   const staged: StagedTable[] = plans.map((plan) => ({ plan, rowCount: 0, scopeParams: plan.scopeCols.map(() => []), parts: [] }));
+  // Two scope keys with the same scope values (`p14` and `p014` under a Number() mapping) would
+  // write one scope twice, under two locks, with their rows mixed: refuse the batch.
+  const scopeOwners = plans.map(() => new Map<string, string>());
   for (const sw of scopes) {
     const values = stager.scopeValues(sw.scope);
     const mapped = stager.toRows(sw.data, sw.scope);
     if (Array.isArray(mapped) && plans.length > 1) throw new SyncError('STORE_FAILED', `scope ${sw.scope}: rows() must return { [table]: rows } when several tables are mapped`);
     if (!mapped || typeof mapped !== 'object') throw new SyncError('STORE_FAILED', `scope ${sw.scope}: data must be an array of rows`);
     const perTable: Record<string, Row[] | undefined> = Array.isArray(mapped) ? { [plans[0]!.name]: mapped } : mapped;
-    for (const t of staged) {
+    for (const [ti, t] of staged.entries()) {
       const rows = perTable[t.plan.name];
       if (!Array.isArray(rows)) throw new SyncError('STORE_FAILED', `scope ${sw.scope}: no array of rows for table ${t.plan.name} (return [] for none)`);
       const scopeText = scopeTexts(t.plan, values, sw.scope);
+      const owners = scopeOwners[ti]!;
+      const identity = scopeText.join('\u0000');
+      const owner = owners.get(identity);
+      if (owner !== undefined) {
+        throw new SyncError('STORE_CONFLICT', `scopes ${owner} and ${sw.scope} both map to (${scopeText.join(', ')}) in table ${t.plan.name}`);
+      }
+      owners.set(identity, sw.scope);
       scopeText.forEach((text, i) => t.scopeParams[i]!.push(text));
       t.parts.push({ scope: sw.scope, scopeText, rows });
       t.rowCount += rows.length;

@@ -90,7 +90,7 @@ export const tableMappingSchema = z
     for (const [col, spec] of Object.entries(table.columns)) {
       if (!isIdentifier(col)) issue(['columns', col], `column name ${identifierMessage}`);
       const type = typeof spec === 'string' ? spec : spec.type;
-      if (!isTypeName(type)) issue(['columns', col], `"${type}" is not a PostgreSQL type name`);
+      if (!isTypeName(type)) issue(['columns', col], `"${type}" is not a PostgreSQL type name (a type only: constraints such as NOT NULL belong in the table's own DDL)`);
       // `json` has no equality operator, so unchanged rows could not be recognised.
       else if (type.trim().toLowerCase() === 'json') issue(['columns', col], 'use jsonb instead of json (json cannot be compared, so unchanged rows would be rewritten)');
     }

@@ -22,7 +22,7 @@ describe('options', () => {
       createPostgresStore({
         client: fakeClient,
         tables: [
-          { name: 'slots', columns: { time: 'text', meta: 'json', left: 'integer; DROP TABLE x' }, key: ['time', 'nope'] },
+          { name: 'slots', columns: { time: 'text', meta: 'json', left: 'integer; DROP TABLE x', seats: 'integer not null', code: 'text unique' }, key: ['time', 'nope'] },
           { name: 'slots', columns: { a: 'text', b: 'text', c: 'int' }, key: ['a'], scope: ['b', 'c'] },
         ],
       }),
@@ -31,6 +31,8 @@ describe('options', () => {
       expect.arrayContaining([
         expect.stringMatching(/^tables\.0\.columns\.meta: use jsonb/),
         expect.stringMatching(/^tables\.0\.columns\.left: .*not a PostgreSQL type/),
+        expect.stringMatching(/^tables\.0\.columns\.seats: .*not a PostgreSQL type name \(a type only: constraints such as NOT NULL/),
+        expect.stringMatching(/^tables\.0\.columns\.code: .*not a PostgreSQL type/),
         expect.stringMatching(/^tables\.0\.key\.1: key column "nope" is not declared/),
         expect.stringMatching(/^tables\.1\.name: table "slots" is mapped twice/),
         expect.stringMatching(/^rows: required when more than one table/),

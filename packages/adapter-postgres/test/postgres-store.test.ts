@@ -174,6 +174,11 @@ describe.each(backends.flatMap((b) => methods.map((m) => [`${b.name}, ${m} stagi
     expect((err as SyncError).code).toBe('STORE_CONFLICT');
     expect((err as Error).message).toMatch(/09:00/);
     expect(await store.readScope('p1:2026-11-28')).toEqual([]);
+    // Two scope keys that map to one scope (p1 and p01 are both product 1) would mix their rows.
+    const twice = await write(store, { 'p1:2026-11-28': [slot('09:00', 5)], 'p01:2026-11-28': [slot('10:00', 6)] }).catch((e: unknown) => e);
+    expect((twice as SyncError).code).toBe('STORE_CONFLICT');
+    expect((twice as Error).message).toMatch(/scopes p1:2026-11-28 and p01:2026-11-28 both map to \(1, 2026-11-28\)/);
+    expect(await store.readScope('p1:2026-11-28')).toEqual([]);
   }));
 
   it('stores text with quotes, semicolons, tabs, newlines and backslashes verbatim', withStore(async (store) => {
