@@ -142,6 +142,16 @@ describe.skipIf(queueBackends.length === 0).each(queueBackends)('three instances
     // No duplicate fetches: a completed fetch of a key less than half its target after the
     // previous completed one is work another instance had already done. A key's first fetch is the
     // start-up plan, off the cron's beat: the next tick refetching it is by design, not counted.
+    // The kill is the other exception. Every task the killed instance held comes back when its
+    // lock lapses — its hung fetches, tasks it had taken but not fetched, and fetches it had made
+    // but not yet written (at-least-once: those are fetched again, by design). They come back
+    // together, off the beat, and that burst delays the next tick's fetches against the budget, so
+    // the tick after may refetch those keys early to stay within target. A pair of fetches with
+    // one inside the recovery (until one "today" period after the hung keys came back) is not
+    // counted; the rest of the run, about 20 s of it, is.
+    const recoveredBy =
+      Math.max(...hung.map((key) => sim.arrivals.find((a) => completed(a) && `${a.productId}:${a.date}` === key && a.at > killedAt)!.at)) + TARGET_MS.today;
+    const inRecovery = (at: number) => at > killedAt && at <= recoveredBy;
     const byKey = new Map<string, number[]>();
     for (const a of requests.filter(completed)) byKey.set(`${a.productId}:${a.date}`, [...(byKey.get(`${a.productId}:${a.date}`) ?? []), a.at]);
     let fetches = 0;
@@ -150,7 +160,8 @@ describe.skipIf(queueBackends.length === 0).each(queueBackends)('three instances
       const date = key.split(':')[1]!;
       fetches += times.length;
       times.forEach((at, i) => {
-        if (i > 1 && at - times[i - 1]! < targetOf(date, dateIn(at, 'UTC')) / 2) duplicates.push(`${key} +${at - times[i - 1]!} ms`);
+        const previous = times[i - 1]!;
+        if (i > 1 && !inRecovery(previous) && !inRecovery(at) && at - previous < targetOf(date, dateIn(at, 'UTC')) / 2) duplicates.push(`${key} +${at - previous} ms`);
       });
     }
     if (process.env.SCALE_DEBUG) {
