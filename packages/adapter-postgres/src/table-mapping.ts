@@ -146,7 +146,7 @@ function fetchedScopes(plan: TablePlan): string {
 }
 
 /** Staged rows from text arrays `$first..`, one per column, cast back to the column types. */
-export function unnestSource(plan: TablePlan, first: number): string {
+function unnestSource(plan: TablePlan, first: number): string {
   const casts = plan.all.map((c, i) => `u.c${i}::${c.type} AS ${c.q}`).join(', ');
   const arrays = plan.all.map((_, i) => `$${first + i}::text[]`).join(', ');
   return `SELECT ${casts} FROM unnest(${arrays}) AS u(${plan.all.map((_, i) => `c${i}`).join(', ')})`;
