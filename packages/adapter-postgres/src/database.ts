@@ -206,7 +206,7 @@ function ownedPool(connectionString: string, onPoolError: (err: Error) => void):
 }
 
 /** Serialises async work: each call starts after the previous one settled. */
-function serialiser() {
+export function serialiser() {
   let tail: Promise<unknown> = Promise.resolve();
   return <T>(fn: () => Promise<T>): Promise<T> => {
     const run = tail.then(fn, fn);

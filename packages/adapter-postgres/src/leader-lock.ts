@@ -10,9 +10,13 @@
  *   Client share leadership.
  * - On PGlite there is one embedded session and no other process can open the same database, so
  *   there is nobody to compete with: the instance always leads.
+ * - Calls never overlap on the session: checks that arrive while one is running (several
+ *   schedules firing at the same instant) share its answer, and a release waits for it. Separate
+ *   concurrent attempts would each check out a session, and all but one would find the lock taken
+ *   — by their own instance.
  */
 import type { LeaderLock } from '@tidesync/core';
-import type { Database, HeldSession } from './database.js';
+import { serialiser, type Database, type HeldSession } from './database.js';
 import { lockKey } from './lock-keys.js';
 
 export function createLeaderLock(db: Database, schema: string): LeaderLock & { dispose(): Promise<void> } {
@@ -21,8 +25,10 @@ export function createLeaderLock(db: Database, schema: string): LeaderLock & { d
   }
   const key = lockKey('leader', schema);
   let held: HeldSession | undefined;
+  let checking: Promise<boolean> | undefined;
+  const exclusive = serialiser();
 
-  const release = async () => {
+  const releaseNow = async (): Promise<void> => {
     const session = held;
     held = undefined;
     if (!session) return;
@@ -35,35 +41,42 @@ export function createLeaderLock(db: Database, schema: string): LeaderLock & { d
     }
   };
 
-  return {
-    async acquire() {
-      if (held) {
-        try {
-          // Not re-locking: session locks stack, and one release must be enough.
-          if (!held.broken) {
-            await held.query('SELECT 1');
-            return true;
-          }
-        } catch {
-          // fall through: the session died, so did the lock
-        }
-        held.release(true);
-        held = undefined;
-      }
-      const session = await db.holdSession();
-      if (!session) return true;
+  const acquireNow = async (): Promise<boolean> => {
+    if (held) {
       try {
-        const { rows } = await session.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS ok', [key]);
-        if (rows[0]?.ok) {
-          held = session;
+        // Not re-locking: session locks stack, and one release must be enough.
+        if (!held.broken) {
+          await held.query('SELECT 1');
           return true;
         }
-        session.release(false);
-        return false;
-      } catch (err) {
-        session.release(true);
-        throw err;
+      } catch {
+        // fall through: the session died, so did the lock
       }
+      held.release(true);
+      held = undefined;
+    }
+    const session = await db.holdSession();
+    if (!session) return true;
+    try {
+      const { rows } = await session.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS ok', [key]);
+      if (rows[0]?.ok) {
+        held = session;
+        return true;
+      }
+      session.release(false);
+      return false;
+    } catch (err) {
+      session.release(true);
+      throw err;
+    }
+  };
+
+  const release = () => exclusive(releaseNow);
+
+  return {
+    acquire() {
+      checking ??= exclusive(acquireNow).finally(() => (checking = undefined));
+      return checking;
     },
     release,
     dispose: release,

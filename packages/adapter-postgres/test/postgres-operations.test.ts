@@ -208,6 +208,43 @@ describe.skipIf(!TEST_DATABASE_URL)('sessions that die (PostgreSQL)', () => {
     }
   });
 
+  it('overlapping leadership checks (schedules firing at once) share one session and one answer', async () => {
+    const schema = randomSchema();
+    const admin = newPool(1);
+    const pool = newPool();
+    const store = createPostgresStore({ client: pool, schema, tables: [itemsTable], autoMigrate: true });
+    const key = BigInt.asUintN(64, BigInt(lockKey('leader', schema)));
+    const holders = async () =>
+      (
+        await admin.query(
+          `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND classid::text::bigint = $1 AND objid::text::bigint = $2`,
+          [String(key >> 32n), String(key & 0xffffffffn)],
+        )
+      ).rows as { pid: number }[];
+    try {
+      await store.init();
+      const lock = store.capabilities!.leaderLock!;
+      expect(await Promise.all([lock.acquire(), lock.acquire(), lock.acquire()])).toEqual([true, true, true]);
+      const [holder, ...others] = await holders();
+      expect(others).toEqual([]);
+      expect(pool.totalCount - pool.idleCount).toBe(1);
+      expect(await Promise.all([lock.acquire(), lock.acquire()])).toEqual([true, true]);
+      // The leader's session dies: the overlapping checks find out together, hand its connection
+      // back once, and take the lock again on one new session.
+      await admin.query('SELECT pg_terminate_backend($1)', [holder!.pid]);
+      expect(await Promise.all([lock.acquire(), lock.acquire(), lock.acquire()])).toEqual([true, true, true]);
+      const after = await holders();
+      expect(after).toHaveLength(1);
+      expect(after[0]!.pid).not.toBe(holder!.pid);
+      // A release that overlaps a check waits for it, then lets go.
+      await Promise.all([lock.acquire(), lock.release()]);
+      expect(await holders()).toEqual([]);
+    } finally {
+      await store.close();
+      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    }
+  });
+
   it('a lone pg Client works too (transactions serialised on its one session)', async () => {
     const schema = randomSchema();
     const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
