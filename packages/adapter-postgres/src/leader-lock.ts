@@ -71,11 +71,20 @@ export function createLeaderLock(db: Database, schema: string): LeaderLock & { d
     }
   };
 
-  const release = () => exclusive(releaseNow);
+  const release = () => {
+    // A check asked for after this release must run after it, not share an earlier answer.
+    checking = undefined;
+    return exclusive(releaseNow);
+  };
 
   return {
     acquire() {
-      checking ??= exclusive(acquireNow).finally(() => (checking = undefined));
+      if (!checking) {
+        const check = exclusive(acquireNow).finally(() => {
+          if (checking === check) checking = undefined;
+        });
+        checking = check;
+      }
       return checking;
     },
     release,
