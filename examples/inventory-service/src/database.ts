@@ -16,6 +16,8 @@ export interface Db {
   /** For logs: where the data lives, without any password. */
   readonly description: string;
   query<R = Record<string, unknown>>(text: string, params?: unknown[]): Promise<{ rows: R[] }>;
+  /** Runs `fn`'s statements in one transaction on one connection; rolls back when it throws. */
+  transaction<T>(fn: (query: Db['query']) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -46,6 +48,27 @@ export async function openDb(options: OpenDbOptions): Promise<Db> {
       kind: 'postgres',
       description: `PostgreSQL ${redactConnectionString(options.databaseUrl)}`,
       query: (text, params) => guarded(() => pool.query(text, params) as never),
+      async transaction(fn) {
+        let conn: pg.PoolClient;
+        try {
+          conn = await pool.connect();
+        } catch (err) {
+          return guarded(() => Promise.reject(err)) as never;
+        }
+        let broken = false;
+        try {
+          await guarded(() => conn.query('BEGIN') as never);
+          const value = await fn((text, params) => guarded(() => conn.query(text, params) as never));
+          await guarded(() => conn.query('COMMIT') as never);
+          return value;
+        } catch (err) {
+          // A failed ROLLBACK means the connection is gone: it must not go back to the pool.
+          await conn.query('ROLLBACK').catch(() => void (broken = true));
+          throw err;
+        } finally {
+          conn.release(broken);
+        }
+      },
       close: () => pool.end(),
     };
   }
@@ -58,6 +81,7 @@ export async function openDb(options: OpenDbOptions): Promise<Db> {
     kind: 'pglite',
     description: inMemory ? 'embedded PGlite (in memory)' : `embedded PGlite at ${dir}`,
     query: (text, params) => guarded(() => db.query(text, params) as never),
+    transaction: (fn) => db.transaction((tx) => fn((text, params) => guarded(() => tx.query(text, params) as never))),
     close: () => db.close(),
   };
 }

@@ -121,21 +121,46 @@ export class ProductsRepository {
   }
 
   /**
-   * Removes the product and its synced inventory in one statement (all or nothing), between two
-   * inventory writes: once it returns, no write of this product can land.
+   * Removes the product and its synced inventory in one transaction (all or nothing), between two
+   * inventory writes of this process: once it returns, no write of this process can land for it.
+   * The product row is deleted first and the inventory after, in a later statement: its snapshot
+   * is taken once the row is locked, so it also sees rows another instance wrote until then (see
+   * `sweepDeleted` for those written after).
    */
   remove(productId: number): Promise<boolean> {
     return this.exclusive(async () => {
-      const { rows } = await this.db.query(
-        `WITH p AS (DELETE FROM ${this.table} WHERE product_id = $1 RETURNING product_id), ` +
-          `x AS (DELETE FROM ${this.schema}.slot_pax WHERE product_id = $1 AND EXISTS (SELECT 1 FROM p)), ` +
-          `s AS (DELETE FROM ${this.schema}.slots WHERE product_id = $1 AND EXISTS (SELECT 1 FROM p)) ` +
-          `SELECT product_id FROM p`,
-        [productId],
-      );
-      if (rows.length === 0) return false;
-      this.cache(productId, undefined);
-      return true;
+      const removed = await this.db.transaction(async (query) => {
+        const { rows } = await query(`DELETE FROM ${this.table} WHERE product_id = $1 RETURNING product_id`, [productId]);
+        if (rows.length === 0) return false;
+        await query(
+          `WITH x AS (DELETE FROM ${this.schema}.slot_pax WHERE product_id = $1) DELETE FROM ${this.schema}.slots WHERE product_id = $1`,
+          [productId],
+        );
+        return true;
+      });
+      if (removed) this.cache(productId, undefined);
+      return removed;
     });
+  }
+
+  /**
+   * With several instances, one may write a product's rows just after another deleted it (its
+   * list was not refreshed yet). Called after each write with the products it wrote: removes the
+   * rows of those that no longer exist, and returns their ids. The products are read `FOR KEY
+   * SHARE`, so a deletion still in progress is waited for and then seen; the rows this instance
+   * wrote committed before this statement began, so its snapshot holds them.
+   */
+  async sweepDeleted(productIds: readonly number[]): Promise<number[]> {
+    if (productIds.length === 0) return [];
+    const { rows } = await this.db.query<{ product_id: number }>(
+      `WITH alive AS (SELECT product_id FROM ${this.table} WHERE product_id = ANY($1::int[]) FOR KEY SHARE), ` +
+        `gone AS (SELECT p AS product_id FROM unnest($1::int[]) AS p WHERE p NOT IN (SELECT product_id FROM alive)), ` +
+        `x AS (DELETE FROM ${this.schema}.slot_pax WHERE product_id IN (SELECT product_id FROM gone)), ` +
+        `s AS (DELETE FROM ${this.schema}.slots WHERE product_id IN (SELECT product_id FROM gone)) ` +
+        `SELECT product_id FROM gone`,
+      [[...new Set(productIds)]],
+    );
+    for (const r of rows) if (this.isKnown(r.product_id)) this.cache(r.product_id, undefined);
+    return rows.map((r) => r.product_id);
   }
 }

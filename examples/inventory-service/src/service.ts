@@ -18,10 +18,11 @@ import type { ServiceConfig } from './config.js';
 import { openDb, type Db } from './database.js';
 import { ErrorsFilter } from './http/errors.filter.js';
 import { InventoryQueries } from './inventory-queries.js';
-import { createInventoryStore, parseInventoryKey, type InventoryTask } from './inventory-store.js';
+import { createInventoryStore, type InventoryTask } from './inventory-store.js';
 import { ProductsRepository } from './products-repository.js';
 import { ServiceRuntime } from './runtime.js';
 import { createPartnerSimulator, type PartnerSimulator } from './simulator/partner-simulator.js';
+import { deletionGuardedStore } from './write-guard.js';
 
 export interface ServiceOptions {
   config: ServiceConfig;
@@ -102,18 +103,8 @@ export async function startInventoryService(options: ServiceOptions): Promise<In
     await products.list(); // fills the cache the cadences and the guards below read
     const inventoryStore = createInventoryStore(db.client, config.databaseSchema);
     cleanups.push(() => inventoryStore.close());
-    // A fetch that was queued or in flight when its product was deleted must not write it back:
-    // writes take turns with deletions, and drop scopes of products no longer synced.
-    const store: typeof inventoryStore = {
-      ...inventoryStore,
-      write: (batch) =>
-        products.exclusive(async () => {
-          const known = (s: { scope: string }) => products.isKnown(parseInventoryKey(s.scope).productId);
-          // A product added through another instance may be new to this one's list.
-          if (config.queue.kind === 'bullmq' && !batch.scopes.every(known)) await products.list().catch(() => undefined);
-          return inventoryStore.write({ ...batch, scopes: batch.scopes.filter(known) });
-        }),
-    };
+    // A fetch that was queued or in flight when its product was deleted must not write it back.
+    const store = deletionGuardedStore(inventoryStore, products, { shared: config.queue.kind === 'bullmq' });
     const http: HttpSource<InventoryTask> = createHttpSource<InventoryTask>({
       baseUrl: partnerUrl,
       path: (task) => `/${task.payload.productId}?date=${task.payload.date}`,
