@@ -17,6 +17,9 @@ export interface InventoryTask {
 /** Key and scope of one fetch: one product on one date. */
 export const inventoryKey = (productId: number, date: string) => `inventory:${productId}:${date}`;
 
+/** What every key of one product starts with (`inventory:16:` never matches product 160). */
+export const inventoryKeyPrefix = (productId: number) => `inventory:${productId}:`;
+
 export function parseInventoryKey(key: string): InventoryTask {
   const m = /^inventory:(\d+):(\d{4}-\d{2}-\d{2})$/.exec(key);
   if (!m) throw new Error(`not an inventory key: ${key}`);

@@ -6,6 +6,7 @@
 import { quoteIdent } from '@tidesync/adapter-postgres';
 import { WEEKDAYS, type Weekday } from './calendar.js';
 import { StorageUnavailableError, type Db } from './database.js';
+import { inventoryKeyPrefix } from './inventory-store.js';
 
 export interface Product {
   productId: number;
@@ -121,8 +122,10 @@ export class ProductsRepository {
   }
 
   /**
-   * Removes the product and its synced inventory in one transaction (all or nothing), between two
-   * inventory writes of this process: once it returns, no write of this process can land for it.
+   * Removes the product, its synced inventory and its keys' freshness in one transaction (all or
+   * nothing), between two inventory writes of this process: once it returns, no write of this
+   * process can land for it, and a product added back later is fetched as a new one (its rows are
+   * gone, so the freshness they had must go too).
    * The product row is deleted first and the inventory after, in a later statement: its snapshot
    * is taken once the row is locked, so it also sees rows another instance wrote until then (see
    * `sweepDeleted` for those written after).
@@ -136,6 +139,8 @@ export class ProductsRepository {
           `WITH x AS (DELETE FROM ${this.schema}.slot_pax WHERE product_id = $1) DELETE FROM ${this.schema}.slots WHERE product_id = $1`,
           [productId],
         );
+        // adapter-postgres's documented sync-state table: the engine reads it for keys it does not hold in memory.
+        await query(`DELETE FROM ${this.schema}.tidesync_key_state WHERE starts_with(key, $1)`, [inventoryKeyPrefix(productId)]);
         return true;
       });
       if (removed) this.cache(productId, undefined);

@@ -127,6 +127,22 @@ describe.each(backends)('HTTP API on %s', (backend) => {
     expect((await h.get('/products')).body.map((p: { productId: number }) => p.productId)).toEqual([14, 15, 16]);
   });
 
+  it('fetches a product deleted and added back again at once, though its keys were fresh when it went', async () => {
+    await converged(h);
+    const keys16 = coveredKeys().filter((k) => k.productId === 16);
+    expect((await h.request('DELETE', '/products/16', undefined, auth)).status).toBe(204);
+    expect((await h.get(`/experience/16/slots?date=${keys16[0]!.date}`)).status).toBe(404);
+    const before = h.sim.arrivals.length;
+    expect((await h.request('POST', '/products', { productId: 16, days: ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'] }, auth)).status).toBe(201);
+    // Its rows went with it, so its keys are not fresh any more: every one is fetched again (a
+    // date the partner has no slots for is served as [] either way, so the requests are counted).
+    await eventually(() => {
+      const refetched = new Set(h.sim.arrivals.slice(before).filter((a) => a.productId === 16).map((a) => a.date));
+      expect(keys16.map((k) => k.date).filter((d) => !refetched.has(d))).toEqual([]);
+    }, 15_000);
+    await eventually(() => converged(h, keys16), 5_000);
+  });
+
   it('reports per-cadence status, health and the OpenAPI docs; the partner token appears nowhere', async () => {
     const { body } = await h.get('/sync/status');
     expect(body.cadences.map((c: { name: string }) => c.name)).toEqual(['today', 'week', 'month']);
