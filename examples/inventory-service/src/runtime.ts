@@ -6,7 +6,7 @@ import type { Queue, SyncEngine } from '@tidesync/core';
 import { addDays, dateIn } from './calendar.js';
 import type { ServiceConfig } from './config.js';
 import type { Db } from './database.js';
-import { inventoryKey } from './inventory-store.js';
+import { inventoryKey, inventoryKeyPrefix } from './inventory-store.js';
 import type { InventoryQueries } from './inventory-queries.js';
 import type { ProductsRepository } from './products-repository.js';
 
@@ -65,5 +65,15 @@ export class ServiceRuntime {
   /** Plan every cadence now; keys still fresh are skipped, so only a new or changed product costs requests. */
   async planNow(): Promise<void> {
     await this.engine?.trigger(undefined, { force: false });
+  }
+
+  /**
+   * Plan every cadence now for a product just added, fetching its keys even if they look fresh:
+   * added back after a delete, it has no rows, whatever the engine remembers (a fetch that was in
+   * flight at the delete still counts as a success, though its write was dropped).
+   */
+  async planAdded(productId: number): Promise<void> {
+    const prefix = inventoryKeyPrefix(productId);
+    await this.engine?.trigger(undefined, { force: (key) => key.startsWith(prefix) });
   }
 }

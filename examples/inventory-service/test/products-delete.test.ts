@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dateIn } from '../src/calendar.js';
 import { createPartnerSimulator, type PartnerSimulator } from '../src/simulator/partner-simulator.js';
-import { backends, boot, eventually, sleep, TEST_CATALOG, testDatabase, type Harness, type TestDatabase } from './helpers.js';
+import { backends, boot, eventually, expectedSlots, sleep, TEST_CATALOG, testDatabase, type Harness, type TestDatabase } from './helpers.js';
 
 // A budget of 3 requests per 1.5 s, so most of the ~18 keys planned at start are still queued when
 // product 16 is deleted; its "today" fetch (the most urgent key) hangs, so it is in flight then.
@@ -53,8 +53,12 @@ describe.each(backends)('deleting a product while its fetches are queued or in f
     expect(await rowsOf16()).toBe(0);
     expect((await h.get(`/experience/16/slots?date=${today}`)).status).toBe(404);
     expect((await h.request('DELETE', '/products/16')).status).toBe(404);
-    // And the product can come back: added again, it is planned and fetched at once.
+    // And the product can come back: added again, it is planned and fetched at once — "today"
+    // too, though the fetch that hung through the delete counted as a success (its write was dropped).
+    const readdedAt = Date.now();
     expect((await h.request('POST', '/products', { productId: 16, days: ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'] })).status).toBe(201);
     await eventually(async () => expect(await rowsOf16()).toBeGreaterThan(0), 10_000);
+    await eventually(() => expect(h.sim.arrivals.some((a) => a.productId === 16 && a.date === today && a.at >= readdedAt && a.status === 200)).toBe(true), 10_000);
+    await eventually(async () => expect((await h.get(`/experience/16/slots?date=${today}`)).body).toEqual(expectedSlots(h.sim.truth(16, today))), 5_000);
   });
 });

@@ -161,6 +161,26 @@ describe('engine control', () => {
     await second.stop();
   });
 
+  it('trigger({ force: key => … }) refetches the fresh keys it picks, and only those', async () => {
+    const { clock, arrivals, engine } = setup({ jobs: [{ name: 'j', schedule: '0 0 * * *', runOnStart: true, plan: keysPlan('k', 10) }] });
+    await engine.start();
+    await clock.advance(MIN);
+    expect(arrivals).toHaveLength(10);
+    await engine.trigger('j', { force: (key) => key === 'k:3' || key === 'k:7' });
+    await clock.advance(MIN);
+    expect(arrivals.slice(10).map((a) => a.key).sort()).toEqual(['k:3', 'k:7']);
+    // false forces none, true (the default) every one.
+    await engine.trigger('j', { force: false });
+    await clock.advance(MIN);
+    expect(arrivals).toHaveLength(12);
+    await engine.trigger('j');
+    await clock.advance(MIN);
+    expect(arrivals).toHaveLength(22);
+    // A forced key keeps its freshness deadline: fetched early, it is never counted late.
+    expect((await engine.status()).jobs[0]!.deadlineMisses).toBe(0);
+    await engine.stop();
+  });
+
   it('reports status per job', async () => {
     const { clock, engine } = setup({
       rateLimit: { limit: 10, windowMs: MIN },

@@ -27,7 +27,7 @@ export class ProductsController {
   @ApiBody({ schema: productBodySchema })
   async create(@Body(new ZodPipe(createProductBody, 'body')) body: Product): Promise<Product> {
     if (!(await this.runtime.products.create(body))) throw new ConflictException(`product ${body.productId} exists (PATCH it to change its days)`);
-    await this.runtime.planNow();
+    await this.runtime.planAdded(body.productId);
     return (await this.runtime.products.get(body.productId))!;
   }
 

@@ -66,8 +66,13 @@ export interface EngineStatus {
 }
 
 export interface TriggerOptions {
-  /** Enqueue every covered key, fresh or not. Default true: a manual trigger means "fetch now". */
-  force?: boolean;
+  /**
+   * Which covered keys to enqueue even though they are fresh: `true` every one (the default: a
+   * manual trigger means "fetch now"), `false` none, or the keys a function picks — e.g. those
+   * whose stored data was removed outside the engine, which it still counts as fresh. Keys that
+   * are due are enqueued either way; a forced key keeps its freshness deadline.
+   */
+  force?: boolean | ((key: string) => boolean);
 }
 
 export interface StopOptions {
@@ -230,7 +235,7 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
   };
 
   /** One tick of one job: plan, decide per key, offer what is due. */
-  const planTick = async (name: string, tick: Tick, force: boolean) => {
+  const planTick = async (name: string, tick: Tick, force: NonNullable<TriggerOptions['force']>) => {
     planning++;
     try {
       await planKeys(name, tick, force);
@@ -242,7 +247,7 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
     }
   };
 
-  const planKeys = async (name: string, tick: Tick, force: boolean) => {
+  const planKeys = async (name: string, tick: Tick, force: NonNullable<TriggerOptions['force']>) => {
     const job = jobOf(name);
     const now = clock.now();
     job.lastTickAt = tick.scheduledAt;
@@ -262,7 +267,7 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
     let fresh = 0;
     const offers: QueuedTask[] = [];
     for (const spec of specs) {
-      const decision = book.decide(spec.key, now, (j) => scheduler.nextTick(j), force);
+      const decision = book.decide(spec.key, now, (j) => scheduler.nextTick(j), typeof force === 'function' ? force(spec.key) : force);
       if (!decision.enqueue) {
         fresh++;
         continue;
