@@ -3,10 +3,10 @@
  * repositories, and the few engine-facing helpers the HTTP layer needs.
  */
 import type { Queue, SyncEngine } from '@tidesync/core';
-import { addDays, dateIn } from './calendar.js';
+import { addDays, dateIn, weekdayOf, type Weekday } from './calendar.js';
 import type { ServiceConfig } from './config.js';
 import type { Db } from './database.js';
-import { inventoryKey, inventoryKeyPrefix } from './inventory-store.js';
+import { inventoryKey, inventoryKeyPrefix, parseInventoryKey } from './inventory-store.js';
 import type { InventoryQueries } from './inventory-queries.js';
 import type { ProductsRepository } from './products-repository.js';
 
@@ -68,12 +68,14 @@ export class ServiceRuntime {
   }
 
   /**
-   * Plan every cadence now for a product just added, fetching its keys even if they look fresh:
-   * added back after a delete, it has no rows, whatever the engine remembers (a fetch that was in
-   * flight at the delete still counts as a success, though its write was dropped).
+   * Plan every cadence now for a product just added (or for weekdays just added to it), fetching
+   * those keys even if they look fresh: added back after a delete, or a weekday dropped and added
+   * again, they have no rows or stale ones, whatever the engine remembers (a fetch in flight at the
+   * delete still counts as a success, though its write was dropped).
    */
-  async planAdded(productId: number): Promise<void> {
+  async planAdded(productId: number, days?: readonly Weekday[]): Promise<void> {
     const prefix = inventoryKeyPrefix(productId);
-    await this.engine?.trigger(undefined, { force: (key) => key.startsWith(prefix) });
+    const force = (key: string) => key.startsWith(prefix) && (days === undefined || days.includes(weekdayOf(parseInventoryKey(key).date)));
+    await this.engine?.trigger(undefined, { force });
   }
 }

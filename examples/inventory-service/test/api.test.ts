@@ -143,6 +143,28 @@ describe.each(backends)('HTTP API on %s', (backend) => {
     await eventually(() => converged(h, keys16), 5_000);
   });
 
+  it('serves nothing for a weekday dropped from a product, and fetches it again when it is added back', async () => {
+    await converged(h);
+    const today = dateIn(Date.now(), 'UTC');
+    const everyDay = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+    const target = coveredKeys().find((k) => k.productId === 16 && k.date !== today && h.sim.truth(16, k.date).some((s) => s.remaining > 0))!;
+    const day = weekdayOf(target.date);
+    expect((await h.get(`/experience/16/slots?date=${target.date}`)).body.length).toBeGreaterThan(0);
+    expect((await h.get('/experience/16/dates')).body.dates.map((d: { date: string }) => d.date)).toContain(target.date);
+
+    expect((await h.request('PATCH', '/products/16', { days: everyDay.filter((d) => d !== day) }, auth)).status).toBe(200);
+    // Its rows are no longer refreshed, so they are not served.
+    expect((await h.get(`/experience/16/slots?date=${target.date}`)).body).toEqual([]);
+    expect((await h.get('/experience/16/dates')).body.dates.map((d: { date: string }) => d.date)).not.toContain(target.date);
+
+    // The partner changes meanwhile; added back, the day is fetched at once though it looked fresh.
+    h.sim.update(16, target.date, (slots) => slots.map((s) => ({ ...s, remaining: s.remaining + 1 })));
+    const before = h.sim.arrivals.length;
+    expect((await h.request('PATCH', '/products/16', { days: everyDay }, auth)).status).toBe(200);
+    await eventually(() => expect(h.sim.arrivals.slice(before).some((a) => a.productId === 16 && a.date === target.date)).toBe(true), 10_000);
+    await eventually(() => converged(h, [target]), 5_000);
+  });
+
   it('reports per-cadence status, health and the OpenAPI docs; the partner token appears nowhere', async () => {
     const { body } = await h.get('/sync/status');
     expect(body.cadences.map((c: { name: string }) => c.name)).toEqual(['today', 'week', 'month']);

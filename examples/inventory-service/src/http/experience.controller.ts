@@ -1,7 +1,8 @@
 import { Controller, Get, Inject, NotFoundException, Param, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
-import { addMonths, dateIn } from '../calendar.js';
+import { addMonths, dateIn, weekdayOf } from '../calendar.js';
 import type { DatePrice, Slot } from '../inventory-queries.js';
+import type { Product } from '../products-repository.js';
 import { SERVICE_RUNTIME } from '../tokens.js';
 import type { ServiceRuntime } from '../runtime.js';
 import { datesResponseSchema, slotsResponseSchema } from './openapi.js';
@@ -12,8 +13,10 @@ import { ZodPipe, dateQuery, productIdParam } from './validation.js';
 export class ExperienceController {
   constructor(@Inject(SERVICE_RUNTIME) private readonly runtime: ServiceRuntime) {}
 
-  private async known(productId: number): Promise<void> {
-    if (!(await this.runtime.products.get(productId))) throw new NotFoundException(`product ${productId} is not synced (POST /api/v1/products to add it)`);
+  private async known(productId: number): Promise<Product> {
+    const product = await this.runtime.products.get(productId);
+    if (!product) throw new NotFoundException(`product ${productId} is not synced (POST /api/v1/products to add it)`);
+    return product;
   }
 
   @Get(':id/slots')
@@ -22,7 +25,10 @@ export class ExperienceController {
   @ApiQuery({ name: 'date', description: 'YYYY-MM-DD', example: '2026-12-01' })
   @ApiOkResponse({ schema: slotsResponseSchema })
   async slots(@Param('id', new ZodPipe(productIdParam, 'id')) productId: number, @Query('date', new ZodPipe(dateQuery, 'date')) date: string): Promise<Slot[]> {
-    await this.known(productId);
+    const product = await this.known(productId);
+    // A weekday the product is not synced on is never refreshed: rows kept from before it was
+    // dropped would be served stale, so such a date has no slots.
+    if (!product.days.includes(weekdayOf(date))) return [];
     return this.runtime.queries.slotsOn(productId, date);
   }
 
@@ -31,8 +37,9 @@ export class ExperienceController {
   @ApiParam({ name: 'id', description: 'product id', example: 14 })
   @ApiOkResponse({ schema: datesResponseSchema })
   async dates(@Param('id', new ZodPipe(productIdParam, 'id')) productId: number): Promise<{ dates: DatePrice[] }> {
-    await this.known(productId);
+    const product = await this.known(productId);
     const today = dateIn(this.runtime.now(), this.runtime.config.timezone);
-    return { dates: await this.runtime.queries.availableDates(productId, today, addMonths(today, 2)) };
+    const dates = await this.runtime.queries.availableDates(productId, today, addMonths(today, 2));
+    return { dates: dates.filter((d) => product.days.includes(weekdayOf(d.date))) };
   }
 }

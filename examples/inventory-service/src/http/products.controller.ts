@@ -45,8 +45,10 @@ export class ProductsController {
   @ApiParam({ name: 'productId', example: 14 })
   @ApiBody({ schema: productDaysSchema })
   async update(@Param('productId', idPipe()) productId: number, @Body(new ZodPipe(updateProductBody, 'body')) body: Pick<Product, 'days'>): Promise<Product> {
-    if (!(await this.runtime.products.update({ productId, days: body.days }))) throw new NotFoundException(`product ${productId} not found`);
-    await this.runtime.planNow();
+    const before = await this.runtime.products.get(productId);
+    if (!before || !(await this.runtime.products.update({ productId, days: body.days }))) throw new NotFoundException(`product ${productId} not found`);
+    // A weekday added back may still hold rows from before it was dropped: fetch its dates now.
+    await this.runtime.planAdded(productId, body.days.filter((d) => !before.days.includes(d)));
     return (await this.runtime.products.get(productId))!;
   }
 
