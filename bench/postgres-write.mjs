@@ -30,7 +30,7 @@ const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/test';
 /** Why a seed ratio falls short, with the floor measured in the same run (see `copyFloor`). */
 const missNote = (floors) =>
   'What limits the seed ratio where it falls short: every method is timed from mapped rows in memory to commit, in transactions of 30,000 rows, on a shared two-core machine. ' +
-  `The "${FLOOR}" row is the ceiling for any writer that loads through COPY: the same rows, already encoded, COPYed straight into the empty tables with nothing else in the transaction — ` +
+  `The "${FLOOR}" row bounds any writer that loads through COPY: the same rows, already encoded, COPYed straight into the empty tables with nothing else in the transaction — ` +
   floors.map((f) => `${f.backend}: ${f.vsSeed.toFixed(2)}× the seed`).join('; ') +
   '. On PostgreSQL the adapter streams its COPY text, so Node encodes while the server parses, and the server-side insert dominates. ' +
   "PGlite runs in the same thread as Node, so nothing overlaps: a CPU profile of the adapter's initial load (2026-11-29) puts about 85% of its time inside PGlite " +

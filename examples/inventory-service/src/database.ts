@@ -1,7 +1,8 @@
 /**
  * The service's database: embedded PGlite persisted under a data directory when no DATABASE_URL
- * is given, a node-postgres pool otherwise. Both answer `query(text, params) → { rows }`, which is
- * all the read queries, the products repository and adapter-postgres need.
+ * is given, a node-postgres pool otherwise. Both answer `query(text, params) → { rows }` (all the
+ * read queries and adapter-postgres need) and `transaction(fn)` (the products repository's delete).
+ * Every failure of the database itself surfaces as `StorageUnavailableError` (a 503, never a 500).
  */
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -26,9 +27,14 @@ export class StorageUnavailableError extends Error {
   override name = 'StorageUnavailableError';
 }
 
+const unavailable = (err: unknown): StorageUnavailableError =>
+  err instanceof StorageUnavailableError
+    ? err
+    : new StorageUnavailableError(`database query failed: ${redactConnectionString(err instanceof Error ? err.message : String(err))}`, { cause: err });
+
 const guarded = <R>(run: () => Promise<{ rows: R[] }>): Promise<{ rows: R[] }> =>
   run().catch((err: unknown) => {
-    throw new StorageUnavailableError(`database query failed: ${redactConnectionString(err instanceof Error ? err.message : String(err))}`, { cause: err });
+    throw unavailable(err);
   });
 
 export interface OpenDbOptions {
@@ -53,8 +59,13 @@ export async function openDb(options: OpenDbOptions): Promise<Db> {
         try {
           conn = await pool.connect();
         } catch (err) {
-          return guarded(() => Promise.reject(err)) as never;
+          throw unavailable(err);
         }
+        // A checked-out client has no pool listener: a session the server ends between two
+        // statements would emit an unhandled 'error' and take the process down.
+        let failed: Error | undefined;
+        const onError = (err: Error) => void (failed = err);
+        conn.on('error', onError);
         let broken = false;
         try {
           await guarded(() => conn.query('BEGIN') as never);
@@ -66,7 +77,8 @@ export async function openDb(options: OpenDbOptions): Promise<Db> {
           await conn.query('ROLLBACK').catch(() => void (broken = true));
           throw err;
         } finally {
-          conn.release(broken);
+          conn.off('error', onError);
+          conn.release(failed ?? broken);
         }
       },
       close: () => pool.end(),
@@ -81,7 +93,23 @@ export async function openDb(options: OpenDbOptions): Promise<Db> {
     kind: 'pglite',
     description: inMemory ? 'embedded PGlite (in memory)' : `embedded PGlite at ${dir}`,
     query: (text, params) => guarded(() => db.query(text, params) as never),
-    transaction: (fn) => db.transaction((tx) => fn((text, params) => guarded(() => tx.query(text, params) as never))),
+    // fn's statements are guarded one by one; what fails around them (BEGIN, COMMIT, a closed
+    // PGlite) is the database's failure too. Errors of fn's own making pass through unchanged.
+    transaction: async (fn) => {
+      let own: { error: unknown } | undefined;
+      try {
+        return await db.transaction(async (tx) => {
+          try {
+            return await fn((text, params) => guarded(() => tx.query(text, params) as never));
+          } catch (error) {
+            own = { error };
+            throw error;
+          }
+        });
+      } catch (err) {
+        throw own ? own.error : unavailable(err);
+      }
+    },
     close: () => db.close(),
   };
 }

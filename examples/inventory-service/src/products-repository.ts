@@ -28,13 +28,16 @@ export function serialiser(): <T>(fn: () => Promise<T>) => Promise<T> {
 export class ProductsRepository {
   private readonly table: string;
   private readonly schema: string;
+  /** adapter-postgres's documented sync-state table: the engine reads it for keys it does not hold in memory. */
+  private readonly keyState: string;
   /** The last list read or written: what the cadences plan from while the database is away. */
   private cached: Product[] = [];
   /** Bumped by every change, so a list read that raced with a change does not overwrite the cache. */
   private version = 0;
   /**
-   * Inventory writes and product deletions take turns, so a fetch that lands after a DELETE can
-   * never write its product's rows back (the store drops scopes of products not `isKnown`).
+   * Inventory writes and product deletions of this process take turns, so a fetch that lands
+   * after a DELETE made here never writes its product's rows back (the store drops scopes of
+   * products not `isKnown`); for deletions made by other instances, see `sweepDeleted`.
    */
   readonly exclusive = serialiser();
 
@@ -44,6 +47,7 @@ export class ProductsRepository {
   ) {
     this.schema = quoteIdent(schema);
     this.table = `${this.schema}.products`;
+    this.keyState = `${this.schema}.tidesync_key_state`;
   }
 
   /** Replaces (or drops) one product in the cached list after a change this process made. */
@@ -139,8 +143,7 @@ export class ProductsRepository {
           `WITH x AS (DELETE FROM ${this.schema}.slot_pax WHERE product_id = $1) DELETE FROM ${this.schema}.slots WHERE product_id = $1`,
           [productId],
         );
-        // adapter-postgres's documented sync-state table: the engine reads it for keys it does not hold in memory.
-        await query(`DELETE FROM ${this.schema}.tidesync_key_state WHERE starts_with(key, $1)`, [inventoryKeyPrefix(productId)]);
+        await query(`DELETE FROM ${this.keyState} WHERE starts_with(key, $1)`, [inventoryKeyPrefix(productId)]);
         return true;
       });
       if (removed) this.cache(productId, undefined);
@@ -150,20 +153,25 @@ export class ProductsRepository {
 
   /**
    * With several instances, one may write a product's rows just after another deleted it (its
-   * list was not refreshed yet). Called after each write with the products it wrote: removes the
-   * rows of those that no longer exist, and returns their ids. The products are read `FOR KEY
+   * list was not refreshed yet). Called after each write with the products of its batch: removes
+   * the rows and key freshness of those that no longer exist, and returns their ids. The products are read `FOR KEY
    * SHARE`, so a deletion still in progress is waited for and then seen; the rows this instance
    * wrote committed before this statement began, so its snapshot holds them.
    */
   async sweepDeleted(productIds: readonly number[]): Promise<number[]> {
-    if (productIds.length === 0) return [];
+    const ids = [...new Set(productIds)];
+    if (ids.length === 0) return [];
+    // One statement: a product deleted and added back between a check and a later delete would
+    // lose the new rows; here they committed after this snapshot, so they are not touched.
     const { rows } = await this.db.query<{ product_id: number }>(
       `WITH alive AS (SELECT product_id FROM ${this.table} WHERE product_id = ANY($1::int[]) FOR KEY SHARE), ` +
-        `gone AS (SELECT p AS product_id FROM unnest($1::int[]) AS p WHERE p NOT IN (SELECT product_id FROM alive)), ` +
-        `x AS (DELETE FROM ${this.schema}.slot_pax WHERE product_id IN (SELECT product_id FROM gone)), ` +
-        `s AS (DELETE FROM ${this.schema}.slots WHERE product_id IN (SELECT product_id FROM gone)) ` +
-        `SELECT product_id FROM gone`,
-      [[...new Set(productIds)]],
+        `gone AS (SELECT p, prefix FROM unnest($1::int[], $2::text[]) AS u(p, prefix) WHERE p NOT IN (SELECT product_id FROM alive)), ` +
+        `x AS (DELETE FROM ${this.schema}.slot_pax WHERE product_id IN (SELECT p FROM gone)), ` +
+        `s AS (DELETE FROM ${this.schema}.slots WHERE product_id IN (SELECT p FROM gone)), ` +
+        // The freshness the write recorded for them goes too, as remove() leaves it.
+        `k AS (DELETE FROM ${this.keyState} AS k USING gone WHERE starts_with(k.key, gone.prefix)) ` +
+        `SELECT p AS product_id FROM gone`,
+      [ids, ids.map(inventoryKeyPrefix)],
     );
     for (const r of rows) if (this.isKnown(r.product_id)) this.cache(r.product_id, undefined);
     return rows.map((r) => r.product_id);

@@ -48,8 +48,8 @@ export class ServiceRuntime {
   /**
    * Drop a deleted product's queued keys, so none of them reaches the partner (a day either side
    * of the cadences' range covers a date change in between), then plan: the plan no longer covers
-   * the product, so the engine forgets its keys' freshness too, and a product added back is
-   * fetched at once. Returns how many keys were queued.
+   * the product, so the engine forgets its keys (but those in flight; `planAdded` forces them all
+   * when the product comes back). Returns how many keys were queued.
    */
   async forgetProduct(productId: number): Promise<number> {
     if (!this.queue) return 0;
@@ -58,7 +58,8 @@ export class ServiceRuntime {
     for (let offset = -1; offset <= Math.max(this.config.weekDays, this.config.monthDays) + 1; offset++) {
       if (await this.queue.remove(inventoryKey(productId, addDays(today, offset)))) removed++;
     }
-    await this.planNow();
+    // The delete is committed: a plan that fails here only leaves the forgetting to the next tick.
+    await this.planNow().catch(() => undefined);
     return removed;
   }
 

@@ -7,7 +7,7 @@ import { createInventoryStore, inventoryKey } from '../src/inventory-store.js';
 import type { PartnerSlot } from '../src/partner-payload.js';
 import { ProductsRepository } from '../src/products-repository.js';
 import { deletionGuardedStore } from '../src/write-guard.js';
-import { sleep, TEST_DATABASE_URL } from './helpers.js';
+import { eventually, TEST_DATABASE_URL } from './helpers.js';
 
 const DATE = '2026-12-01';
 const slot = (time: string): PartnerSlot => ({
@@ -37,6 +37,10 @@ describe.skipIf(!TEST_DATABASE_URL)('a product deleted on one instance while ano
       `SELECT (SELECT count(*) FROM ${schema}.slots WHERE product_id = $1)::int + (SELECT count(*) FROM ${schema}.slot_pax WHERE product_id = $1)::int AS n`,
       [productId],
     );
+    return rows[0]!.n;
+  };
+  const freshnessOf = async (productId: number) => {
+    const { rows } = await dbA.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${schema}.tidesync_key_state WHERE key LIKE $1`, [`inventory:${productId}:%`]);
     return rows[0]!.n;
   };
   /** A product both instances know, as after B's last list refresh. */
@@ -80,8 +84,10 @@ describe.skipIf(!TEST_DATABASE_URL)('a product deleted on one instance while ano
     const guarded = deletionGuardedStore(storeB, productsB, { shared: true });
     const result = await guarded.write({ scopes: [fetched(7), fetched(8)] });
     expect(result.inserted).toBe(8); // both were written…
-    expect(await rowsOf(7)).toBe(0); // …and product 7's rows removed again
+    expect(await rowsOf(7)).toBe(0); // …and product 7's rows removed again, with the freshness the write recorded
+    expect(await freshnessOf(7)).toBe(0);
     expect(await rowsOf(8)).toBe(4);
+    expect(await freshnessOf(8)).toBe(1);
     expect(productsB.isKnown(7)).toBe(false);
     expect(productsB.isKnown(8)).toBe(true);
   });
@@ -100,9 +106,16 @@ describe.skipIf(!TEST_DATABASE_URL)('a product deleted on one instance while ano
       const guarded = deletionGuardedStore(storeB, productsB, { shared: true });
       let settled = false;
       const writing = guarded.write({ scopes: [fetched(10)] }).finally(() => void (settled = true));
-      await sleep(500);
-      expect(settled).toBe(false); // the check waits on the deletion's row lock
-      expect(await rowsOf(10)).toBe(4); // the write itself has landed
+      // The write itself lands; then the check waits on the deletion's row lock.
+      await eventually(async () => expect(await rowsOf(10)).toBe(4), 10_000);
+      await eventually(async () => {
+        const { rows } = await dbA.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FOR KEY SHARE%' AND query LIKE $1`,
+          [`%${schema}%`],
+        );
+        expect(rows[0]!.n).toBe(1);
+      }, 10_000);
+      expect(settled).toBe(false);
 
       await other.query('COMMIT');
       await writing;
@@ -116,11 +129,25 @@ describe.skipIf(!TEST_DATABASE_URL)('a product deleted on one instance while ano
 
   it('leaves products that still exist alone, and a product re-created meanwhile keeps its rows', async () => {
     await known(11);
+    await known(12);
     expect(await productsA.remove(11)).toBe(true);
     expect(await productsA.create({ productId: 11, days: [...WEEKDAYS] })).toBe(true);
     const guarded = deletionGuardedStore(storeB, productsB, { shared: true });
-    await guarded.write({ scopes: [fetched(11), fetched(8)] });
+    await guarded.write({ scopes: [fetched(11), fetched(12)] });
     expect(await rowsOf(11)).toBe(4);
-    expect(await rowsOf(8)).toBe(4);
+    expect(await rowsOf(12)).toBe(4);
+  });
+
+  it('removes rows a write left behind when its own check failed, once a later batch drops the product', async () => {
+    await known(13);
+    expect(await productsA.remove(13)).toBe(true);
+    // As if B's write of 13 had landed and its check had then failed (the batch is retried).
+    await storeB.write({ scopes: [fetched(13)] });
+    expect(await rowsOf(13)).toBe(4);
+    await productsB.list(); // by the retry, B knows 13 is gone and drops its scope
+    const guarded = deletionGuardedStore(storeB, productsB, { shared: true });
+    await guarded.write({ scopes: [fetched(13)] });
+    expect(await rowsOf(13)).toBe(0);
+    expect(await freshnessOf(13)).toBe(0);
   });
 });

@@ -70,7 +70,8 @@ export interface TriggerOptions {
    * Which covered keys to enqueue even though they are fresh: `true` every one (the default: a
    * manual trigger means "fetch now"), `false` none, or the keys a function picks — e.g. those
    * whose stored data was removed outside the engine, which it still counts as fresh. Keys that
-   * are due are enqueued either way; a forced key keeps its freshness deadline.
+   * are due are enqueued either way. A forced key keeps its freshness deadline: it is fetched in
+   * deadline order, and fetching it early is not counted as a miss.
    */
   force?: boolean | ((key: string) => boolean);
 }
