@@ -68,7 +68,9 @@ export async function openDb(options: OpenDbOptions): Promise<Db> {
         conn.on('error', onError);
         let broken = false;
         try {
-          await guarded(() => conn.query('BEGIN') as never);
+          // Spelled out: remove() relies on each statement taking a new snapshot after the locks
+          // the previous one took, which a server defaulting to REPEATABLE READ would not do.
+          await guarded(() => conn.query('BEGIN ISOLATION LEVEL READ COMMITTED') as never);
           const value = await fn((text, params) => guarded(() => conn.query(text, params) as never));
           await guarded(() => conn.query('COMMIT') as never);
           return value;
