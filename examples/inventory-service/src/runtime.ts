@@ -48,7 +48,7 @@ export class ServiceRuntime {
   /**
    * Drop a deleted product's queued keys, so none of them reaches the partner (a day either side
    * of the cadences' range covers a date change in between), then plan: the plan no longer covers
-   * the product, so the engine forgets its keys (but those in flight; `planAdded` forces them all
+   * the product, so the engine drops its keys (but those in flight; `planAdded` forgets them all
    * when the product comes back). Returns how many keys were queued.
    */
   async forgetProduct(productId: number): Promise<number> {
@@ -69,14 +69,14 @@ export class ServiceRuntime {
   }
 
   /**
-   * Plan every cadence now for a product just added (or for weekdays just added to it), fetching
-   * those keys even if they look fresh: added back after a delete, or a weekday dropped and added
-   * again, they have no rows or stale ones, whatever the engine remembers (a fetch in flight at the
-   * delete still counts as a success, though its write was dropped).
+   * Plan every cadence now for a product just added (or for weekdays just added to it), its keys
+   * due at once whatever the engine remembers: added back after a delete, or a weekday dropped and
+   * added again, they have no rows or stale ones (and a fetch in flight at the delete still counted
+   * as a success, though its write was dropped).
    */
   async planAdded(productId: number, days?: readonly Weekday[]): Promise<void> {
     const prefix = inventoryKeyPrefix(productId);
-    const force = (key: string) => key.startsWith(prefix) && (days === undefined || days.includes(weekdayOf(parseInventoryKey(key).date)));
-    await this.engine?.trigger(undefined, { force });
+    const forget = (key: string) => key.startsWith(prefix) && (days === undefined || days.includes(weekdayOf(parseInventoryKey(key).date)));
+    await this.engine?.trigger(undefined, { force: false, forget });
   }
 }

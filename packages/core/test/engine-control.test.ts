@@ -161,22 +161,26 @@ describe('engine control', () => {
     await second.stop();
   });
 
-  it('trigger({ force: key => … }) refetches the fresh keys it picks, and only those', async () => {
-    const { clock, arrivals, engine } = setup({ jobs: [{ name: 'j', schedule: '0 0 * * *', runOnStart: true, plan: keysPlan('k', 10) }] });
+  it('trigger({ forget }) refetches the keys it picks as never fetched: due at once, never late', async () => {
+    // Two requests a minute: what is fetched first shows what the queue put first.
+    const { clock, arrivals, engine } = setup({
+      rateLimit: { limit: 2, windowMs: MIN },
+      jobs: [{ name: 'j', schedule: '0 0 * * *', runOnStart: true, plan: keysPlan('k', 10) }],
+    });
     await engine.start();
-    await clock.advance(MIN);
+    await clock.advance(6 * MIN);
     expect(arrivals).toHaveLength(10);
-    await engine.trigger('j', { force: (key) => key === 'k:3' || key === 'k:7' });
-    await clock.advance(MIN);
+
+    // Fresh keys are left alone unless picked…
+    await engine.trigger('j', { force: false, forget: (key) => key === 'k:3' || key === 'k:7' });
+    await clock.advance(2 * MIN);
     expect(arrivals.slice(10).map((a) => a.key).sort()).toEqual(['k:3', 'k:7']);
-    // false forces none, true (the default) every one.
-    await engine.trigger('j', { force: false });
+    // …and a forgotten key goes ahead of forced ones, which keep their deadlines (a day away).
+    await engine.trigger('j', { force: true, forget: (key) => key === 'k:9' });
     await clock.advance(MIN);
-    expect(arrivals).toHaveLength(12);
-    await engine.trigger('j');
-    await clock.advance(MIN);
+    expect(arrivals[12]!.key).toBe('k:9');
+    await clock.advance(10 * MIN);
     expect(arrivals).toHaveLength(22);
-    // A forced key keeps its freshness deadline: fetched early, it is never counted late.
     expect((await engine.status()).jobs[0]!.deadlineMisses).toBe(0);
     await engine.stop();
   });

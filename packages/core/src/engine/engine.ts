@@ -67,13 +67,19 @@ export interface EngineStatus {
 
 export interface TriggerOptions {
   /**
-   * Which covered keys to enqueue even though they are fresh: `true` every one (the default: a
-   * manual trigger means "fetch now"), `false` none, or the keys a function picks — e.g. those
-   * whose stored data was removed outside the engine, which it still counts as fresh. Keys that
-   * are due are enqueued either way. A forced key keeps its freshness deadline: it is fetched in
-   * deadline order, and fetching it early is not counted as a miss.
+   * Enqueue every covered key, fresh or not. Default true: a manual trigger means "fetch now". A
+   * forced key keeps its freshness deadline: it is fetched in deadline order, and fetching it
+   * early is not counted as a miss.
    */
-  force?: boolean | ((key: string) => boolean);
+  force?: boolean;
+  /**
+   * Keys whose stored data is gone — removed outside the engine (a record deleted and added back)
+   * — though the engine still counts them fresh: before planning, it drops what it remembers of
+   * their last success, so those the plan covers are due at once, like keys never fetched. It
+   * does not touch the Store: remove their persisted state there too, or a restart before they
+   * are fetched again reads them as fresh.
+   */
+  forget?: (key: string) => boolean;
 }
 
 export interface StopOptions {
@@ -236,10 +242,10 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
   };
 
   /** One tick of one job: plan, decide per key, offer what is due. */
-  const planTick = async (name: string, tick: Tick, force: NonNullable<TriggerOptions['force']>) => {
+  const planTick = async (name: string, tick: Tick, force: boolean, forget?: (key: string) => boolean) => {
     planning++;
     try {
-      await planKeys(name, tick, force);
+      await planKeys(name, tick, force, forget);
     } finally {
       if (--planning === 0) {
         planningDone.resolve();
@@ -248,7 +254,7 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
     }
   };
 
-  const planKeys = async (name: string, tick: Tick, force: NonNullable<TriggerOptions['force']>) => {
+  const planKeys = async (name: string, tick: Tick, force: boolean, forget?: (key: string) => boolean) => {
     const job = jobOf(name);
     const now = clock.now();
     job.lastTickAt = tick.scheduledAt;
@@ -264,11 +270,12 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
       if (queue.shared) for (const key of toRead) book.refresh(key, states.get(key));
     }
     for (const spec of specs) book.cover(spec.key, name, seq, spec.freshFor ?? job.freshFor);
+    if (forget) for (const spec of specs) if (forget(spec.key)) book.forget(spec.key, now);
 
     let fresh = 0;
     const offers: QueuedTask[] = [];
     for (const spec of specs) {
-      const decision = book.decide(spec.key, now, (j) => scheduler.nextTick(j), typeof force === 'function' ? force(spec.key) : force);
+      const decision = book.decide(spec.key, now, (j) => scheduler.nextTick(j), force);
       if (!decision.enqueue) {
         fresh++;
         continue;
@@ -607,7 +614,7 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
       const names = job === undefined ? [...jobs.keys()] : [jobOf(job).def.name];
       const now = clock.now();
       for (const name of names) {
-        await planTick(name, { schedule: name, scheduledAt: now, firedAt: now, catchUp: false, manual: true }, triggerOptions.force ?? true);
+        await planTick(name, { schedule: name, scheduledAt: now, firedAt: now, catchUp: false, manual: true }, triggerOptions.force ?? true, triggerOptions.forget);
       }
     },
 

@@ -97,6 +97,17 @@ export class KeyBook {
     return rec ? rec.coverage.filter((c) => this.isCurrent(c)).map((c) => c.job) : [];
   }
 
+  /**
+   * The key's stored data is gone (removed outside the engine): drop its last success, so it is
+   * planned as never fetched — due at once, and never counted late.
+   */
+  forget(key: string, now: number): void {
+    const rec = this.records.get(key);
+    if (!rec) return;
+    rec.lastSuccessAt = undefined;
+    rec.firstPlannedAt = now;
+  }
+
   lastSuccess(key: string): number | undefined {
     return this.records.get(key)?.lastSuccessAt;
   }
