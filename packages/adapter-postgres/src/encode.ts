@@ -40,7 +40,7 @@ function scalar(value: unknown): string {
       return value;
     case 'number':
       if (!Number.isFinite(value)) throw new Error(`non-finite number ${value}`);
-      return String(value);
+      return numberText(value);
     case 'bigint':
       return value.toString();
     case 'boolean':
@@ -65,6 +65,28 @@ function arrayLiteral(items: readonly unknown[]): string {
   return `{${parts.join(',')}}`;
 }
 
+/** Below this magnitude two decimals with at most two fraction digits never share a double. */
+const CENTS_EXACT_BELOW = 2 ** 40;
+
+/**
+ * `String(n)` for a finite number — its shortest round-trip decimal — built from integers when n
+ * is a decimal with at most two fraction digits, as prices are. Formatting a fractional double is
+ * the costliest step of encoding a row of numbers; this case needs none of it. Why it is exact:
+ * below 2^40 a double's spacing is far below 0.005, so when `cents / 100 === n` no other decimal
+ * of two fraction digits or fewer rounds to n, and those digits (trailing zeros dropped) are the
+ * shortest text that does. Everything else goes to `String`.
+ */
+export function numberText(n: number): string {
+  if (Number.isInteger(n)) return String(n);
+  const cents = Math.round(n * 100);
+  if (cents / 100 !== n || !(Math.abs(n) < CENTS_EXACT_BELOW)) return String(n);
+  const abs = Math.abs(cents);
+  const whole = Math.floor(abs / 100);
+  const frac = abs - whole * 100;
+  const digits = frac % 10 === 0 ? String(frac / 10) : frac < 10 ? `0${frac}` : String(frac);
+  return `${cents < 0 ? '-' : ''}${whole}.${digits}`;
+}
+
 const COPY_SPECIAL = /[\\\n\r\t]/;
 
 /** One field of COPY's text format: `\N` for NULL, backslash escapes for the four special characters. */
@@ -76,10 +98,10 @@ export function copyField(text: string | null): string {
 
 /**
  * One value as a COPY field: `copyField(encodeValue(value, kind))`, with finite numbers taken
- * straight from `String` — their text never holds a character COPY escapes, and they are most of
- * the values a sync writes.
+ * straight from `numberText` — their text never holds a character COPY escapes, and they are most
+ * of the values a sync writes.
  */
 export function copyValue(value: unknown, kind: ColumnKind): string {
-  if (typeof value === 'number' && kind === 'scalar' && Number.isFinite(value)) return String(value);
+  if (typeof value === 'number' && kind === 'scalar' && Number.isFinite(value)) return numberText(value);
   return copyField(encodeValue(value, kind));
 }

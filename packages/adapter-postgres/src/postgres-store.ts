@@ -13,7 +13,8 @@
  * - **Scope-local**: only the scopes in the batch are replaced; a scope's rows are deleted only by
  *   a successful fetch of that scope that returned without them.
  * - **Concurrent writers** on overlapping scopes serialise on per-scope transaction advisory locks
- *   taken in one global order, so they neither corrupt a scope nor deadlock.
+ *   taken in one global order, so they neither corrupt a scope nor deadlock. On PGlite, one
+ *   embedded session whose transactions already run one at a time, no lock is needed or taken.
  * - A batch naming one scope twice keeps the last occurrence's data; every key is marked fresh.
  */
 import {
@@ -41,6 +42,7 @@ import { LATEST_VERSION, SchemaVersionError, migrate, schemaVersion } from './mi
 import { arrayColumns, copyChunks, stageBatch, type StagedTable } from './stage.js';
 import { syncStateSql } from './sync-state.js';
 import {
+  batchEmptySql,
   createTableSql,
   planTable,
   readScopeSql,
@@ -142,6 +144,7 @@ export function createPostgresStore<D = unknown>(options: PostgresStoreOptions<D
   const plans = o.tables.map((t) => planTable(schema, t as TableMapping));
   const planByName = new Map(plans.map((p) => [p.name, p]));
   const statements = plans.map((p, i) => tableStatements(p, i));
+  const emptySql = batchEmptySql(plans);
   const toRows = (o.rows ?? ((data: unknown) => data)) as (data: unknown, scope: string) => Row[] | Record<string, Row[]>;
   const scopeValues =
     o.scopeValues ??
@@ -210,16 +213,18 @@ export function createPostgresStore<D = unknown>(options: PostgresStoreOptions<D
       return 'unnest';
     })());
 
-  /** Replaces the batch's scopes in one table; see `tableStatements` for the steps and why. */
-  async function applyTable(tx: Tx, t: StagedTable, index: number, copy: boolean): Promise<{ inserted: number; updated: number; deleted: number }> {
+  /**
+   * Replaces the batch's scopes in one table; see `tableStatements` for the steps and why. `empty`:
+   * no scope of the batch has a row in the table (from `emptySql`).
+   */
+  async function applyTable(tx: Tx, t: StagedTable, index: number, empty: boolean, copy: boolean): Promise<{ inserted: number; updated: number; deleted: number }> {
     const sql = statements[index]!;
     const columns = t.plan.all.map((c) => c.q).join(', ');
     const load = async (into: string, unnestInsert: string) => {
       if (copy) await tx.copyIn!(into, columns, copyChunks(t));
       else await tx.query(unnestInsert, arrayColumns(t));
     };
-    const { rows: probe } = await tx.query<{ empty: boolean }>(sql.emptySql, t.scopeParams);
-    if (probe[0]!.empty) {
+    if (empty) {
       if (t.rowCount > 0) await load(t.plan.target, sql.insertFromUnnest);
       return { inserted: t.rowCount, updated: 0, deleted: 0 };
     }
@@ -266,9 +271,12 @@ export function createPostgresStore<D = unknown>(options: PostgresStoreOptions<D
       const staged = stageBatch(plans, { toRows, scopeValues }, scopes);
       try {
         await db.transaction(async (tx) => {
-          await tx.query('SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k', [scopeLockKeys(schema, byScope.keys())]);
+          if (db.kind !== 'pglite') {
+            await tx.query('SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k', [scopeLockKeys(schema, byScope.keys())]);
+          }
+          const { rows: probe } = await tx.query<Record<string, boolean>>(emptySql, staged.flatMap((t) => t.scopeParams));
           for (const [i, t] of staged.entries()) {
-            const counts = await applyTable(tx, t, i, copy);
+            const counts = await applyTable(tx, t, i, probe[0]![`e${i}`] === true, copy);
             result.inserted += counts.inserted;
             result.updated += counts.updated;
             result.unchanged += t.rowCount - counts.inserted - counts.updated;

@@ -137,11 +137,11 @@ const isPart = (plan: TablePlan, c: ColumnPlan) => plan.scopeCols.includes(c) ||
 const columnList = (cols: readonly ColumnPlan[], alias?: string) => cols.map((c) => (alias ? `${alias}.${c.q}` : c.q)).join(', ');
 const equal = (cols: readonly ColumnPlan[], a: string, b: string) => cols.map((c) => `${a}.${c.q} = ${b}.${c.q}`).join(' AND ');
 
-/** The batch's scopes, as a row set: `$1..$n` are text arrays, one per scope column. */
-function fetchedScopes(plan: TablePlan): string {
+/** The batch's scopes, as a row set: `$first..` are text arrays, one per scope column. */
+function fetchedScopes(plan: TablePlan, first = 1): string {
   const names = plan.scopeCols.map((_, i) => `c${i}`);
   const casts = plan.scopeCols.map((c, i) => `u.c${i}::${c.type}`).join(', ');
-  const arrays = plan.scopeCols.map((_, i) => `$${i + 1}::text[]`).join(', ');
+  const arrays = plan.scopeCols.map((_, i) => `$${first + i}::text[]`).join(', ');
   return `SELECT ${casts} FROM unnest(${arrays}) AS u(${names.join(', ')})`;
 }
 
@@ -160,11 +160,11 @@ const HAS = quoteIdent('tidesync:has');
  * The statements that replace the batch's scopes in one table. A batch is applied in steps, on
  * one connection inside the batch's transaction:
  *
- * 1. `emptySql` ($1..$k: the fetched scopes) — whether no scope of the batch has a row in the
- *    table yet. Then the rows go straight in (`COPY` into the table, or `insertFromUnnest`):
- *    nothing can be updated or deleted, and staging would only copy them twice.
+ * 1. `emptySql` (see `batchEmptySql`, one statement for all the tables) — whether no scope of the
+ *    batch has a row in the table yet. Then the rows go straight in (`COPY` into the table, or
+ *    `insertFromUnnest`): nothing can be updated or deleted, and staging would only copy them twice.
  * 2. Otherwise the rows are staged into `staging` (COPY, or `stageFromUnnest`), and `diffSql`
- *    ($1..$k) compares them with the stored rows of the batch's scopes in one hash join, writing
+ *    ($1..$k) compares them with the stored rows of the batch's scopes in one join, writing
  *    only the differences — new, changed and missing rows — into the `diff` table. It returns
  *    `{ n }`, the number of differences; an unchanged re-sync stops here, having written nothing.
  * 3. `applySql` writes the differences: UPDATE of changed rows (still guarded by IS DISTINCT
@@ -179,7 +179,6 @@ const HAS = quoteIdent('tidesync:has');
 export interface TableStatements {
   staging: TempTable;
   diff: TempTable;
-  emptySql: string;
   stageFromUnnest: string;
   insertFromUnnest: string;
   diffSql: string;
@@ -225,12 +224,29 @@ export function tableStatements(plan: TablePlan, index: number): TableStatements
   return {
     staging,
     diff,
-    emptySql: `${sc} SELECT NOT EXISTS (SELECT 1 FROM ${plan.target} AS t WHERE ${inBatch}) AS empty`,
     stageFromUnnest: `INSERT INTO ${staging.name} (${cols}) ${unnestSource(plan, 1)}`,
     insertFromUnnest: `INSERT INTO ${plan.target} (${cols}) ${unnestSource(plan, 1)}`,
     diffSql,
     applySql: `WITH ${parts.join(', ')} SELECT (SELECT count(*) FROM ins)::int AS inserted, ${updated} AS updated, (SELECT count(*) FROM del)::int AS deleted`,
   };
+}
+
+/**
+ * One statement asking, for every mapped table, whether no scope of the batch has a row in it yet:
+ * `{ e0, e1, … }` in the order of `plans`. Its parameters are each table's scope arrays in turn
+ * (`StagedTable.scopeParams`, flattened). One round trip for all the tables, after the scope locks
+ * are held: in READ COMMITTED the statement's snapshot then sees every write that held them before.
+ */
+export function batchEmptySql(plans: readonly TablePlan[]): string {
+  let next = 1;
+  const ctes: string[] = [];
+  const checks: string[] = [];
+  plans.forEach((plan, i) => {
+    ctes.push(`sc${i} AS MATERIALIZED (${fetchedScopes(plan, next)})`);
+    next += plan.scopeCols.length;
+    checks.push(`NOT EXISTS (SELECT 1 FROM ${plan.target} AS t WHERE (${columnList(plan.scopeCols, 't')}) IN (SELECT * FROM sc${i})) AS e${i}`);
+  });
+  return `WITH ${ctes.join(', ')} SELECT ${checks.join(', ')}`;
 }
 
 /**

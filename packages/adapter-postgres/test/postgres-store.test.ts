@@ -115,6 +115,22 @@ describe.each(backends.flatMap((b) => methods.map((m) => [`${b.name}, ${m} stagi
     expect(await store.readScope('p1:2026-11-29')).toHaveLength(1);
   }));
 
+  it('loads a table that holds none of the batch\'s scopes directly while diffing one that does', withStore(async (store, schema, admin) => {
+    // Slots without prices: the scope has rows in slots only.
+    await write(store, { 'p1:2026-11-28': [{ time: '09:00', left: 5, prices: {} }] });
+    const before = await versions(admin, schema);
+    // Slots must be diffed (loading them straight in would hit the stored 09:00); prices go straight in.
+    expect(await write(store, { 'p1:2026-11-28': [slot('09:00', 5, 12.5), slot('10:00', 3, 20)] }, 2_000)).toEqual({ inserted: 5, updated: 0, unchanged: 1, deleted: 0 });
+    expect((await versions(admin, schema)).find((r: { t: string; time: string }) => r.t === 's' && r.time === '09:00')).toEqual(before[0]);
+    expect(await store.readScope('p1:2026-11-28', { table: 'slot_prices' })).toEqual(
+      expect.arrayContaining([{ time: '09:00', pax_type: 'adult', price: 12.5 }, { time: '10:00', pax_type: 'child', price: 24.95 }]),
+    );
+    // The other way round: prices stored, slots emptied by a fetch that returned none for a new scope.
+    expect(await write(store, { 'p1:2026-11-28': [], 'p2:2026-11-28': [slot('09:00', 1)] }, 3_000)).toEqual({ inserted: 3, updated: 0, unchanged: 0, deleted: 6 });
+    expect(await store.readScope('p1:2026-11-28')).toEqual([]);
+    expect(await store.readScope('p2:2026-11-28', { table: 'slot_prices' })).toHaveLength(2);
+  }));
+
   it('a failed fetch deletes nothing: failures touch sync state only', withStore(async (store) => {
     await write(store, { 'p1:2026-11-28': [slot('09:00', 5)] }, 1_000);
     await store.recordFailures([{ key: 'inv:p1:2026-11-28', job: 'today', at: 2_000, error: 'HTTP 503' }]);
