@@ -29,11 +29,11 @@ export interface Rows<R> {
 export interface Tx {
   query<R = Record<string, unknown>>(text: string, params?: unknown[]): Promise<Rows<R>>;
   /**
-   * Loads COPY text-format `data` into `target (columns)`; absent when the client cannot COPY.
-   * On a server connection `data` is pulled as the socket takes it (PGlite reads it whole first);
-   * an error it throws aborts the COPY.
+   * Loads COPY text-format `data` (UTF-8 chunks of whole rows) into `target (columns)`; absent
+   * when the client cannot COPY. On a server connection `data` is pulled as the socket takes it
+   * (PGlite reads it whole first); an error it throws aborts the COPY.
    */
-  copyIn?(target: string, columns: string, data: Iterable<string>): Promise<void>;
+  copyIn?(target: string, columns: string, data: Iterable<Uint8Array>): Promise<void>;
 }
 
 /** A connection kept for a session-level advisory lock. */
@@ -130,7 +130,7 @@ export function loadPgCopyStreams(): Promise<CopyFrom | undefined> {
   return copyFromLoader;
 }
 
-async function pgCopyIn(conn: Queryable, target: string, columns: string, data: Iterable<string>): Promise<void> {
+async function pgCopyIn(conn: Queryable, target: string, columns: string, data: Iterable<Uint8Array>): Promise<void> {
   const from = await loadPgCopyStreams();
   if (!from) throw new SyncError('STORE_FAILED', 'COPY staging needs the pg-copy-streams package');
   const stream = (conn as unknown as { query(s: NodeJS.WritableStream): NodeJS.WritableStream }).query(from(`COPY ${target} (${columns}) FROM STDIN`));

@@ -1,7 +1,8 @@
 /**
  * Turns JS values into PostgreSQL's text input format, once per value, for both staging paths:
  * `unnest($n::text[])` casts each text back to the column type, and COPY's text format takes the
- * same strings with COPY's own escapes. One encoder means both paths store identical values.
+ * same strings with COPY's own escapes (`copy-buffer.ts`). One encoder means both paths store
+ * identical values.
  *
  * Numbers are written with JS's shortest round-trip representation, so a `numeric` column holds
  * exactly the decimal the source sent (242.14 stays 242.14, never 242.13999…).
@@ -85,23 +86,4 @@ export function numberText(n: number): string {
   const frac = abs - whole * 100;
   const digits = frac % 10 === 0 ? String(frac / 10) : frac < 10 ? `0${frac}` : String(frac);
   return `${cents < 0 ? '-' : ''}${whole}.${digits}`;
-}
-
-const COPY_SPECIAL = /[\\\n\r\t]/;
-
-/** One field of COPY's text format: `\N` for NULL, backslash escapes for the four special characters. */
-export function copyField(text: string | null): string {
-  if (text === null) return '\\N';
-  if (!COPY_SPECIAL.test(text)) return text;
-  return text.replaceAll('\\', '\\\\').replaceAll('\n', '\\n').replaceAll('\r', '\\r').replaceAll('\t', '\\t');
-}
-
-/**
- * One value as a COPY field: `copyField(encodeValue(value, kind))`, with finite numbers taken
- * straight from `numberText` — their text never holds a character COPY escapes, and they are most
- * of the values a sync writes.
- */
-export function copyValue(value: unknown, kind: ColumnKind): string {
-  if (typeof value === 'number' && kind === 'scalar' && Number.isFinite(value)) return numberText(value);
-  return copyField(encodeValue(value, kind));
 }

@@ -12,14 +12,16 @@
  * - Both outputs hold the same text for every value (see `encode.ts`), so COPY and `unnest` store
  *   identical data.
  *
- * COPY text is produced in chunks as the connection takes them, so on a server connection Node
- * encodes the next rows while PostgreSQL parses the previous ones, and the batch's text never
- * sits in memory whole (PGlite takes it as one blob). The per-row loops run once per value of every batch: the COPY loop
- * allocates no per-row arrays, and both find duplicate keys with nested maps of the key texts
- * themselves rather than a concatenated identity string per row.
+ * COPY text is produced as UTF-8 bytes (see `copy-buffer.ts`), in chunks as the connection takes
+ * them, so on a server connection Node encodes the next rows while PostgreSQL parses the previous
+ * ones, and the batch's text never sits in memory whole (PGlite takes it as one blob). The per-row
+ * loops run once per value of every batch: the COPY loop allocates no per-row arrays or strings,
+ * and both find duplicate keys with nested maps of the key texts themselves rather than a
+ * concatenated identity string per row.
  */
 import { SyncError, errorMessage, type ScopeWrite } from '@tidesync/core';
-import { copyField, copyValue, encodeValue } from './encode.js';
+import { CopyBuffer } from './copy-buffer.js';
+import { encodeValue, numberText } from './encode.js';
 import type { ColumnPlan, Row, TablePlan } from './table-mapping.js';
 
 /** Per table, the batch's rows ready to encode. */
@@ -75,25 +77,29 @@ export function stageBatch<D>(plans: readonly TablePlan[], stager: Stager, scope
   return staged;
 }
 
-/** Lines per yielded COPY chunk: big enough to amortise a write, small enough to overlap. */
-const COPY_CHUNK_LINES = 2_000;
+/** Bytes per yielded COPY chunk (whole rows): big enough to amortise a write, small enough to overlap. */
+const COPY_CHUNK_BYTES = 64 * 1024;
+const TAB = 0x09;
+const NEWLINE = 0x0a;
 
-/** The table's rows as COPY text, in chunks of whole lines. */
-export function* copyChunks(t: StagedTable): Generator<string> {
-  const lines: string[] = [];
+/** The table's rows as COPY text-format bytes, in chunks of whole rows. */
+export function* copyChunks(t: StagedTable): Generator<Buffer> {
+  const out = new CopyBuffer(COPY_CHUNK_BYTES + 16 * 1024);
   for (const part of t.parts) {
     // Duplicate keys are checked over the whole scope, which may span chunks.
     const keys = new KeySet(t.plan.keyCols.length);
-    const prefix = part.scopeText.map(copyField).join('\t');
+    const prefix = new CopyBuffer(256);
+    part.scopeText.forEach((text, i) => {
+      if (i > 0) prefix.byte(TAB);
+      prefix.text(text);
+    });
+    const prefixBytes = prefix.take();
     for (let from = 0; from < part.rows.length; ) {
-      from = copyLines(t.plan, part, prefix, keys, from, lines);
-      if (lines.length >= COPY_CHUNK_LINES) {
-        yield `${lines.join('\n')}\n`;
-        lines.length = 0;
-      }
+      from = copyLines(t.plan, part, prefixBytes, keys, from, out);
+      if (out.length >= COPY_CHUNK_BYTES) yield out.take();
     }
   }
-  if (lines.length > 0) yield `${lines.join('\n')}\n`;
+  if (out.length > 0) yield out.take();
 }
 
 /** The table's rows as one text array per column, for `unnest`. */
@@ -116,34 +122,46 @@ function scopeTexts(plan: TablePlan, values: Record<string, unknown>, scope: str
   });
 }
 
-/** Appends COPY lines for `part.rows` from `from` on until `out` holds a chunk's worth; returns where it stopped. */
-function copyLines(plan: TablePlan, part: StagedScope, prefix: string, keys: KeySet, from: number, out: string[]): number {
+/** Appends COPY rows of `part.rows` from `from` on until `out` holds a chunk's worth; returns where it stopped. */
+function copyLines(plan: TablePlan, part: StagedScope, prefix: Uint8Array, keys: KeySet, from: number, out: CopyBuffer): number {
   const { rows, scope } = part;
   const keyTexts: string[] = new Array<string>(plan.keyCols.length);
   let column: ColumnPlan | undefined;
   let i = from;
   try {
-    for (; i < rows.length && out.length < COPY_CHUNK_LINES; i++) {
+    for (; i < rows.length && out.length < COPY_CHUNK_BYTES; i++) {
       const row = rows[i]!;
-      let line = prefix;
+      out.bytes(prefix);
       for (let k = 0; k < plan.keyCols.length; k++) {
         column = plan.keyCols[k]!;
         const text = keyText(row, column);
         keyTexts[k] = text;
-        line += '\t' + copyField(text);
+        out.byte(TAB);
+        out.text(text);
       }
       if (!keys.add(keyTexts)) throw duplicate(plan, scope, keyTexts);
       for (const c of plan.valueCols) {
         column = c;
-        line += '\t' + copyValue(row[c.name], c.kind);
+        out.byte(TAB);
+        const value = row[c.name];
+        // A finite number's text never holds a character COPY escapes, and most values are numbers.
+        if (typeof value === 'number' && c.kind === 'scalar' && Number.isFinite(value)) out.ascii(numberText(value));
+        else {
+          const text = encodeValue(value, c.kind);
+          if (text === null) out.ascii(NULL_FIELD);
+          else out.text(text);
+        }
       }
-      out.push(line);
+      out.byte(NEWLINE);
     }
   } catch (err) {
     throw rowError(err, plan, scope, column);
   }
   return i;
 }
+
+/** COPY's NULL in text format. */
+const NULL_FIELD = '\\N';
 
 /** Appends one text per column per row to the column arrays that `unnest` takes. */
 function arrayRows(plan: TablePlan, part: StagedScope, columns: (string | null)[][]): void {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { copyValue, encodeValue, numberText } from '../src/encode.js';
+import { CopyBuffer } from '../src/copy-buffer.js';
+import { encodeValue, numberText } from '../src/encode.js';
 
 /** Seeded, so a failure names a value that can be replayed. */
 function random(seed: number): () => number {
@@ -37,10 +38,57 @@ describe('numberText: the same text as String(n), faster for decimals of two fra
     expect(mismatches(values)).toEqual([]);
   });
 
-  it('both encoders use it: the COPY field and the unnest text of a number agree', () => {
-    for (const v of [242.14, -0.05, 0.1 + 0.2, 7, 1e21]) {
-      expect(copyValue(v, 'scalar')).toBe(String(v));
-      expect(encodeValue(v, 'scalar')).toBe(String(v));
+  it('is what the unnest path stores for a number', () => {
+    for (const v of [242.14, -0.05, 0.1 + 0.2, 7, 1e21]) expect(encodeValue(v, 'scalar')).toBe(String(v));
+  });
+});
+
+/** COPY text format's escapes, then UTF-8 as Node encodes strings: what `CopyBuffer.text` must write. */
+const expected = (s: string) => Buffer.from(s.replaceAll('\\', '\\\\').replaceAll('\n', '\\n').replaceAll('\r', '\\r').replaceAll('\t', '\\t'));
+const written = (fill: (b: CopyBuffer) => void, capacity?: number) => {
+  const b = new CopyBuffer(capacity);
+  fill(b);
+  return b.take();
+};
+
+describe('CopyBuffer: COPY text format as UTF-8 bytes', () => {
+  it('escapes backslash, newline, carriage return and tab, and nothing else', () => {
+    const s = `it's "quoted"; DROP TABLE x; --\ttab\nline\r\\N \\ {a,b} NULL`;
+    expect(written((b) => b.text(s))).toEqual(expected(s));
+    expect(written((b) => b.text('\\N')).toString()).toBe('\\\\N');
+  });
+
+  it('encodes every kind of character as UTF-8: two-, three- and four-byte ones, lone surrogates as U+FFFD', () => {
+    for (const s of ['é', 'ñandú', '€ 12', '日本語', '😀 ok', 'a\u{10FFFF}b', '\uD800', 'x\uDC00y', '\uD83D', '\uD83Dz', '\u0080\u07FF\u0800\uFFFF']) {
+      expect(written((b) => b.text(s))).toEqual(expected(s));
     }
+  });
+
+  it('random strings, grown from a tiny buffer, across several fields and takes', () => {
+    const next = random(7);
+    const alphabet = ['a', 'Z', '0', ' ', '\\', '\n', '\r', '\t', '"', 'é', '€', '😀', '\uD800', '\uDFFF', '\u0000'];
+    const b = new CopyBuffer(4);
+    for (let round = 0; round < 200; round++) {
+      const fields = Array.from({ length: 1 + Math.floor(next() * 5) }, () =>
+        Array.from({ length: Math.floor(next() * 40) }, () => alphabet[Math.floor(next() * alphabet.length)]).join(''),
+      );
+      fields.forEach((f, i) => {
+        if (i > 0) b.byte(0x09);
+        b.text(f);
+      });
+      b.byte(0x0a);
+      const bytes = b.take();
+      expect(bytes).toEqual(Buffer.concat([...fields.flatMap((f, i) => (i > 0 ? [Buffer.from('\t'), expected(f)] : [expected(f)])), Buffer.from('\n')]));
+    }
+  });
+
+  it('take() hands over bytes that later writes never touch', () => {
+    const b = new CopyBuffer(8);
+    b.ascii('12.5');
+    const first = b.take();
+    b.ascii('99.99');
+    b.bytes(Buffer.from('\tx'));
+    expect(first.toString()).toBe('12.5');
+    expect(b.take().toString()).toBe('99.99\tx');
   });
 });
