@@ -207,28 +207,32 @@ function rowError(err: unknown, plan: TablePlan, scope: string, column: ColumnPl
 }
 
 /**
- * The key tuples seen in one scope. Nested maps keyed by each column's text: no identity string
- * is built per row, and the texts (often the row's own strings) carry their cached hashes.
+ * The key tuples seen in one scope. Nested maps keyed by each column's text, a set for the last
+ * column: no identity string is built per row, and the texts (often the row's own strings) carry
+ * their cached hashes.
  */
 class KeySet {
-  private readonly root = new Map<string, unknown>();
-  constructor(private readonly depth: number) {}
+  private readonly root: Map<string, unknown> | Set<string>;
+  constructor(private readonly depth: number) {
+    this.root = depth === 1 ? new Set<string>() : new Map<string, unknown>();
+  }
 
   /** Adds the tuple; false when it was already there. */
   add(texts: readonly string[]): boolean {
     let level = this.root;
     const last = this.depth - 1;
     for (let i = 0; i < last; i++) {
-      let next = level.get(texts[i]!) as Map<string, unknown> | undefined;
+      const map = level as Map<string, Map<string, unknown> | Set<string>>;
+      let next = map.get(texts[i]!);
       if (next === undefined) {
-        next = new Map();
-        level.set(texts[i]!, next);
+        next = i === last - 1 ? new Set<string>() : new Map<string, unknown>();
+        map.set(texts[i]!, next);
       }
       level = next;
     }
-    const leaf = texts[last]!;
-    if (level.has(leaf)) return false;
-    level.set(leaf, true);
-    return true;
+    // The last column's texts are a Set: one lookup tells whether the add found the tuple there.
+    const leaf = level as Set<string>;
+    const size = leaf.size;
+    return leaf.add(texts[last]!).size !== size;
   }
 }
