@@ -34,7 +34,7 @@ const missNote = (floors) =>
   'What limits the seed ratio where it falls short: every method is timed from mapped rows in memory to commit, in transactions of 30,000 rows, on a shared two-core machine. ' +
   `The "${FLOOR}" row bounds any writer that loads through COPY: the same rows, already encoded, COPYed straight into the empty tables with nothing else in the transaction. ` +
   `Initial load, floor and adapter against the seed: ${floors.map((f) => `${f.backend} ${f.vsSeed.toFixed(2)}× and ${f.adapterVsSeed.toFixed(2)}× (${Math.round((100 * f.adapterVsSeed) / f.vsSeed)}% of the floor)`).join('; ')}. ` +
-  'On PostgreSQL the adapter streams its COPY text, so Node encodes while the server parses. PGlite runs in Node\'s thread, so nothing overlaps: the adapter\'s own work — encoding the rows as COPY text and checking their keys (most of the gap: about 0.3 µs a row alone, more next to an in-memory PGlite whose files share the JS heap and its garbage collections), the one emptiness probe and the freshness state — adds to PGlite\'s own time. ' +
+  'On PostgreSQL the adapter streams its COPY text, so Node encodes while the server parses. PGlite runs in Node\'s thread, so nothing overlaps: the adapter\'s own work — encoding the rows as COPY text and checking their keys (most of the gap: about 0.2 µs a row alone, more next to an in-memory PGlite whose files share the JS heap and its garbage collections), the one emptiness probe and the freshness state — adds to PGlite\'s own time. ' +
   'Tried and dropped (2026-11-28/29): `unnest` instead of COPY; COPY in 1,000–4,000-row statements; binary COPY (about 5% less PGlite time measured alone, for a second encoder of every column type); `synchronous_commit = off`; other ways of building the COPY text (an array of fields joined per chunk or per line: no faster); a hash join instead of the planner\'s merge join for the diff (no difference above the noise). ' +
   'Run-to-run spread on the shared machine is large (single-run seed ratios for the same scenario have moved by ±20%); the median of several interleaved runs is reported.';
 
@@ -403,7 +403,7 @@ async function measureBackend(target) {
  * How PGlite's storage scales for a bulk load: the COPY floor (pre-encoded rows straight into the
  * empty price table, 30,000 rows per transaction) at SCALE_ROWS rows, once per configuration, a
  * fresh instance each. In memory with the defaults, each preallocation copies the whole file, so
- * the load time grows with the square of the table's size.
+ * the copying grows with the square of the table's size.
  */
 const SCALE_ROWS = Number(process.env.BENCH_PG_SCALE_ROWS ?? 1_000_000);
 async function pgliteStorageScaling() {
@@ -522,7 +522,7 @@ export async function run() {
     (missed.length > 0 ? `\n\n${missed.map((m) => `- missed: ${m}`).join('\n')}\n\n${missNote(floors)}` : '') +
     `\n\n### PGlite storage and large loads\n\n` +
     `The COPY floor at ${fmt.int(SCALE_ROWS)} price rows (one table, 30,000 rows per transaction, pre-encoded), once per PGlite configuration, a fresh instance each; reference: on disk. ` +
-    'In memory, PGlite 0.5\'s file system implements `posix_fallocate` by reallocating the file at its new size and copying it whole, and PostgreSQL preallocates that way each time a COPY extends a table by more than 8 pages: the load time grows with the square of the table size. ' +
+    'In memory, PGlite 0.5\'s file system implements `posix_fallocate` by reallocating the file at its new size and copying it whole, and PostgreSQL preallocates that way each time a COPY extends a table by more than 8 pages: the copying grows with the square of the table size, and large loads slow down. ' +
     '`file_extend_method = write_zeros` (a `postgresqlconf` option of `PGlite.create`) extends by writing instead, and the file grows geometrically. The adapter README recommends it for in-memory PGlite that holds large tables.\n\n' +
     table(
       ['configuration', 'time', 'rows/s', 'vs on disk'],
