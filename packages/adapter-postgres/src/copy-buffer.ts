@@ -2,9 +2,9 @@
  * COPY text format as UTF-8 bytes, written field by field into one growing buffer.
  *
  * Guarantees:
- * - `text(s)` writes what `Buffer.from(copyField(s))` would: COPY's four escapes (backslash,
- *   newline, carriage return, tab), then UTF-8 exactly as `TextEncoder` encodes (a lone surrogate
- *   becomes U+FFFD).
+ * - `text(s)` writes COPY's four escapes (backslash, newline, carriage return, tab as `\\`, `\n`,
+ *   `\r`, `\t`) and every other character as UTF-8, exactly as `TextEncoder` encodes it (a lone
+ *   surrogate becomes U+FFFD).
  * - `take()` hands over the bytes written so far and starts an empty buffer; what it returned is
  *   never written to again, so a stream may hold it.
  *
@@ -15,14 +15,14 @@
  */
 
 const BACKSLASH = 0x5c;
+const EMPTY = Buffer.alloc(0);
 
 export class CopyBuffer {
-  private buf: Buffer;
+  // Allocated on the first write after construction or `take()`, never for nothing.
+  private buf: Buffer = EMPTY;
   private pos = 0;
 
-  constructor(private readonly capacity = 1 << 16) {
-    this.buf = Buffer.allocUnsafe(capacity);
-  }
+  constructor(private readonly capacity = 1 << 16) {}
 
   /** Bytes written since the last `take()`. */
   get length(): number {
@@ -90,14 +90,14 @@ export class CopyBuffer {
   /** The bytes written so far; the buffer starts empty again. */
   take(): Buffer {
     const out = this.buf.subarray(0, this.pos);
-    this.buf = Buffer.allocUnsafe(this.capacity);
+    this.buf = EMPTY;
     this.pos = 0;
     return out;
   }
 
   private reserve(n: number): void {
     if (this.pos + n <= this.buf.length) return;
-    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    const grown = Buffer.allocUnsafe(Math.max(this.capacity, this.buf.length * 2, this.pos + n));
     this.buf.copy(grown, 0, 0, this.pos);
     this.buf = grown;
   }

@@ -2,8 +2,8 @@
  * PostgreSQL Store — the Store contract on PostgreSQL or PGlite.
  *
  * Guarantees (on top of the Store contract in @tidesync/core):
- * - **One transaction per batch**: advisory locks on the batch's scopes, the rows of every mapped
- *   table and the keys' freshness state commit together. A batch the store cannot accept
+ * - **One transaction per batch**: advisory locks on the batch's scopes (PostgreSQL), the rows of
+ *   every mapped table and the keys' freshness state commit together. A batch the store cannot accept
  *   (duplicate identity, a value its column cannot hold, a missing key) is rejected before or
  *   inside that transaction, so nothing of it lands.
  * - **Set-based and change-skipping**: rows travel in bulk (COPY where the client can, `unnest`
@@ -11,7 +11,10 @@
  *   they are staged, diffed against the stored rows in one join, and only the differences are
  *   written (see `tableStatements`), so a row whose values are unchanged is never rewritten.
  * - **Scope-local**: only the scopes in the batch are replaced; a scope's rows are deleted only by
- *   a successful fetch of that scope that returned without them.
+ *   a successful fetch of that scope that returned without them. The mapped tables' rows in a
+ *   scope are the store's to write: whether each table holds any of the batch's scopes is asked
+ *   once, before the first table is written, so a trigger that writes one mapped table from
+ *   another is not supported (its rows would be replaced by the fetched truth in any case).
  * - **Concurrent writers** on overlapping scopes serialise on per-scope transaction advisory locks
  *   taken in one global order, so they neither corrupt a scope nor deadlock. On PGlite, one
  *   embedded session whose transactions already run one at a time, no lock is needed or taken.

@@ -15,9 +15,9 @@
  * COPY text is produced as UTF-8 bytes (see `copy-buffer.ts`), in chunks as the connection takes
  * them, so on a server connection Node encodes the next rows while PostgreSQL parses the previous
  * ones, and the batch's text never sits in memory whole (PGlite takes it as one blob). The per-row
- * loops run once per value of every batch: the COPY loop allocates no per-row arrays or strings,
- * and both find duplicate keys with nested maps of the key texts themselves rather than a
- * concatenated identity string per row.
+ * loops run once per value of every batch: the COPY loop builds no per-row arrays or line strings
+ * (only each value's own text), and both find duplicate keys with nested maps of the key texts
+ * themselves rather than a concatenated identity string per row.
  */
 import { SyncError, errorMessage, type ScopeWrite } from '@tidesync/core';
 import { CopyBuffer } from './copy-buffer.js';

@@ -235,7 +235,8 @@ export function tableStatements(plan: TablePlan, index: number): TableStatements
  * One statement asking, for every mapped table, whether no scope of the batch has a row in it yet:
  * `{ e0, e1, … }` in the order of `plans`. Its parameters are each table's scope arrays in turn
  * (`StagedTable.scopeParams`, flattened). One round trip for all the tables, after the scope locks
- * are held: in READ COMMITTED the statement's snapshot then sees every write that held them before.
+ * are held (PostgreSQL; PGlite runs one transaction at a time): in READ COMMITTED the statement's
+ * snapshot then sees every write that held them before.
  */
 export function batchEmptySql(plans: readonly TablePlan[]): string {
   let next = 1;

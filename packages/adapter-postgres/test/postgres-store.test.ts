@@ -1,7 +1,7 @@
 import { storeConformance, type ConformanceRow } from '@tidesync/core/testing';
 import { SyncError } from '@tidesync/core';
 import { describe, expect, it } from 'vitest';
-import { createPostgresStore, type PostgresStore, type StagingMethod } from '../src/index.js';
+import { createPostgresStore, type PostgresStore, type StagingMethod, type TableMapping } from '../src/index.js';
 import { TEST_DATABASE_URL, backends, inventoryMapping, itemsTable, newPool, randomSchema, sharedPGlite, slot, type Backend, type Slot } from './helpers.js';
 
 storeConformance(
@@ -230,4 +230,56 @@ describe.each(backends.flatMap((b) => methods.map((m) => [`${b.name}, ${m} stagi
       await other.close();
     }
   }));
+});
+
+describe.each(backends.map((b) => [b.name, b] as const))('tables scoped by different columns (%s)', (_label, backend: Backend) => {
+  // `days` is scoped by (product, date), `products` by product alone: the emptiness probe numbers
+  // its parameters across tables with 2 and 1 scope columns.
+  interface Fetch {
+    seats: Record<string, number>;
+    title?: string;
+  }
+  const tables: TableMapping[] = [
+    { name: 'days', columns: { product_id: 'integer', date: 'date', time: 'text', seats: 'integer' }, key: ['time'], scope: ['product_id', 'date'] },
+    { name: 'products', columns: { product_id: 'integer', field: 'text', value: 'text' }, key: ['field'], scope: ['product_id'] },
+  ];
+  const rows = (data: Fetch) => ({
+    days: Object.entries(data.seats).map(([time, seats]) => ({ time, seats })),
+    products: data.title === undefined ? [] : [{ field: 'title', value: data.title }],
+  });
+  const scopeValues = (scope: string) => {
+    const [p, date] = scope.split(':');
+    return { product_id: Number(p!.slice(1)), date };
+  };
+
+  it('each table is probed with its own scope values, loaded directly or diffed as it needs', async () => {
+    const schema = randomSchema();
+    const store = createPostgresStore<Fetch>({ client: await backend.client(), schema, autoMigrate: true, tables, rows, scopeValues });
+    const admin = await backend.admin();
+    const write = (scopes: Record<string, Fetch>, fetchedAt: number) =>
+      store.write({ scopes: Object.entries(scopes).map(([scope, data]) => ({ key: `k:${scope}`, scope, job: 'j', data, fetchedAt })) });
+    try {
+      // First: `products` gets no rows, so on the next write `days` is diffed while `products` is loaded directly.
+      expect(await write({ 'p1:2026-11-28': { seats: { '09:00': 5 } }, 'p2:2026-11-28': { seats: { '09:00': 1 } } }, 1)).toEqual({ inserted: 2, updated: 0, unchanged: 0, deleted: 0 });
+      expect(await write({ 'p1:2026-11-28': { seats: { '09:00': 4 }, title: 'Harbour cruise' }, 'p2:2026-11-28': { seats: { '09:00': 1 }, title: 'Night safari' } }, 2)).toEqual({
+        inserted: 2,
+        updated: 1,
+        unchanged: 1,
+        deleted: 0,
+      });
+      // Then a new product (nothing stored in either table) next to a stored one.
+      expect(await write({ 'p3:2026-11-29': { seats: { '10:00': 9 }, title: 'Zoo' }, 'p1:2026-11-29': { seats: { '10:00': 2 }, title: 'Harbour cruise' } }, 3)).toEqual({
+        inserted: 3,
+        updated: 0,
+        unchanged: 1,
+        deleted: 0,
+      });
+      expect(await store.readScope('p1:2026-11-28', { table: 'products' })).toEqual([{ field: 'title', value: 'Harbour cruise' }]);
+      expect(await store.readScope('p3:2026-11-29', { table: 'products' })).toEqual([{ field: 'title', value: 'Zoo' }]);
+      expect(await store.readScope('p1:2026-11-28')).toEqual([{ time: '09:00', seats: 4 }]);
+    } finally {
+      await store.close();
+      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    }
+  });
 });
