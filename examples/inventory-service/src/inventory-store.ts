@@ -14,11 +14,14 @@ export interface InventoryTask {
   date: string;
 }
 
-/** Key and scope of one fetch: one product on one date. */
-export const inventoryKey = (productId: number, date: string) => `inventory:${productId}:${date}`;
+/** What every inventory key starts with. */
+export const INVENTORY_KEY_PREFIX = 'inventory:';
+
+/** Key and scope of one fetch: one product on one date (the date last, so keys end in YYYY-MM-DD). */
+export const inventoryKey = (productId: number, date: string) => `${INVENTORY_KEY_PREFIX}${productId}:${date}`;
 
 /** What every key of one product starts with (`inventory:16:` never matches product 160). */
-export const inventoryKeyPrefix = (productId: number) => `inventory:${productId}:`;
+export const inventoryKeyPrefix = (productId: number) => `${INVENTORY_KEY_PREFIX}${productId}:`;
 
 export function parseInventoryKey(key: string): InventoryTask {
   const m = /^inventory:(\d+):(\d{4}-\d{2}-\d{2})$/.exec(key);

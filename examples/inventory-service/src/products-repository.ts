@@ -6,7 +6,7 @@
 import { quoteIdent } from '@tidesync/adapter-postgres';
 import { WEEKDAYS, type Weekday } from './calendar.js';
 import { StorageUnavailableError, type Db } from './database.js';
-import { inventoryKeyPrefix } from './inventory-store.js';
+import { INVENTORY_KEY_PREFIX, inventoryKeyPrefix } from './inventory-store.js';
 
 export interface Product {
   productId: number;
@@ -149,6 +149,23 @@ export class ProductsRepository {
       if (removed) this.cache(productId, undefined);
       return removed;
     });
+  }
+
+  /**
+   * Deletes the synced inventory of every date before `date` (the partner's today) and those keys'
+   * freshness, in one statement. Past dates are never fetched or served again; without this the
+   * tables would keep a day of every product, every day. Idempotent, so every instance may run it.
+   * Returns how many slots went.
+   */
+  async pruneBefore(date: string): Promise<number> {
+    const { rows } = await this.db.query<{ n: number }>(
+      `WITH x AS (DELETE FROM ${this.schema}.slot_pax WHERE date < $1::date), ` +
+        // Inventory keys end in their date (inventoryKey), and ISO dates sort as text.
+        `k AS (DELETE FROM ${this.keyState} WHERE starts_with(key, $2) AND right(key, 10) < $3), ` +
+        `s AS (DELETE FROM ${this.schema}.slots WHERE date < $1::date RETURNING 1) SELECT count(*)::int AS n FROM s`,
+      [date, INVENTORY_KEY_PREFIX, date],
+    );
+    return Number(rows[0]?.n ?? 0);
   }
 
   /**

@@ -13,6 +13,7 @@ import { createBullMQAdapter, type BullMQAdapter } from '@tidesync/adapter-bullm
 import { createHttpSource, createMemoryQueue, type HttpSource, type Queue, type RateLimiter, type RetryPolicy, type Scheduler, type Source } from '@tidesync/core';
 import { SyncEngine } from '@tidesync/nestjs';
 import { AppModule } from './app.module.js';
+import { dateIn } from './calendar.js';
 import { inventoryJobs } from './cadences.js';
 import type { ServiceConfig } from './config.js';
 import { openDb, type Db } from './database.js';
@@ -23,6 +24,9 @@ import { ProductsRepository } from './products-repository.js';
 import { ServiceRuntime } from './runtime.js';
 import { createPartnerSimulator, type PartnerSimulator } from './simulator/partner-simulator.js';
 import { deletionGuardedStore } from './write-guard.js';
+
+/** How often rows of dates gone by are removed (see `ProductsRepository.pruneBefore`). */
+const PRUNE_EVERY_MS = 60 * 60 * 1000;
 
 export interface ServiceOptions {
   config: ServiceConfig;
@@ -103,6 +107,18 @@ export async function startInventoryService(options: ServiceOptions): Promise<In
     await products.list(); // fills the cache the cadences and the guards below read
     const inventoryStore = createInventoryStore(db.client, config.databaseSchema);
     cleanups.push(() => inventoryStore.close());
+    // Dates before the partner's today are never fetched or served again: their rows and freshness
+    // go at start-up and every hour after (a fetch that raced midnight is caught by the next run).
+    const prunePast = async () => {
+      const removed = await products.pruneBefore(dateIn(Date.now(), config.timezone));
+      if (removed > 0) logger.log(`inventory: removed ${removed} slot(s) of past dates`);
+    };
+    const pruneFailed = (err: unknown) => logger.warn(`removing past dates failed: ${err instanceof Error ? err.message : String(err)}`);
+    await inventoryStore.init(); // its migrations create the tables pruned here
+    await prunePast().catch(pruneFailed);
+    const pruning = setInterval(() => void prunePast().catch(pruneFailed), PRUNE_EVERY_MS);
+    pruning.unref();
+    cleanups.push(async () => clearInterval(pruning));
     // A fetch that was queued or in flight when its product was deleted must not write it back.
     const store = deletionGuardedStore(inventoryStore, products, { shared: config.queue.kind === 'bullmq' });
     const http: HttpSource<InventoryTask> = createHttpSource<InventoryTask>({
