@@ -8,6 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { redactConnectionString } from '@tidesync/adapter-postgres';
+import { errorMessage } from '@tidesync/core';
 import pg from 'pg';
 
 export interface Db {
@@ -30,7 +31,7 @@ export class StorageUnavailableError extends Error {
 const unavailable = (err: unknown): StorageUnavailableError =>
   err instanceof StorageUnavailableError
     ? err
-    : new StorageUnavailableError(`database query failed: ${redactConnectionString(err instanceof Error ? err.message : String(err))}`, { cause: err });
+    : new StorageUnavailableError(`database query failed: ${redactConnectionString(errorMessage(err))}`, { cause: err });
 
 const guarded = <R>(run: () => Promise<{ rows: R[] }>): Promise<{ rows: R[] }> =>
   run().catch((err: unknown) => {

@@ -23,8 +23,10 @@ export const inventoryKey = (productId: number, date: string) => `${INVENTORY_KE
 /** What every key of one product starts with (`inventory:16:` never matches product 160). */
 export const inventoryKeyPrefix = (productId: number) => `${INVENTORY_KEY_PREFIX}${productId}:`;
 
+const INVENTORY_KEY = new RegExp(`^${INVENTORY_KEY_PREFIX}(\\d+):(\\d{4}-\\d{2}-\\d{2})$`);
+
 export function parseInventoryKey(key: string): InventoryTask {
-  const m = /^inventory:(\d+):(\d{4}-\d{2}-\d{2})$/.exec(key);
+  const m = INVENTORY_KEY.exec(key);
   if (!m) throw new Error(`not an inventory key: ${key}`);
   return { productId: Number(m[1]), date: m[2]! };
 }

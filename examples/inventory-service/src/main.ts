@@ -4,6 +4,7 @@
 import { ConfigError, loadConfig } from './config.js';
 import { logLevels, startInventoryService } from './service.js';
 import { Logger } from '@nestjs/common';
+import { errorMessage } from '@tidesync/core';
 
 async function main(): Promise<void> {
   let config;
@@ -47,6 +48,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  console.error(`inventory-service failed to start: ${err instanceof Error ? err.message : String(err)}`);
+  console.error(`inventory-service failed to start: ${errorMessage(err)}`);
   process.exit(1);
 });

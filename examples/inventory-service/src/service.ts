@@ -10,7 +10,7 @@ import { type INestApplication, Logger, type LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { createBullMQAdapter, type BullMQAdapter } from '@tidesync/adapter-bullmq';
-import { createHttpSource, createMemoryQueue, type HttpSource, type Queue, type RateLimiter, type RetryPolicy, type Scheduler, type Source } from '@tidesync/core';
+import { createHttpSource, createMemoryQueue, errorMessage, type HttpSource, type Queue, type RateLimiter, type RetryPolicy, type Scheduler, type Source } from '@tidesync/core';
 import { SyncEngine } from '@tidesync/nestjs';
 import { AppModule } from './app.module.js';
 import { dateIn } from './calendar.js';
@@ -113,7 +113,7 @@ export async function startInventoryService(options: ServiceOptions): Promise<In
       const removed = await products.pruneBefore(dateIn(Date.now(), config.timezone));
       if (removed > 0) logger.log(`inventory: removed ${removed} slot(s) of past dates`);
     };
-    const pruneFailed = (err: unknown) => logger.warn(`removing past dates failed: ${err instanceof Error ? err.message : String(err)}`);
+    const pruneFailed = (err: unknown) => logger.warn(`removing past dates failed: ${errorMessage(err)}`);
     await inventoryStore.init(); // its migrations create the tables pruned here
     await prunePast().catch(pruneFailed);
     const pruning = setInterval(() => void prunePast().catch(pruneFailed), PRUNE_EVERY_MS);
