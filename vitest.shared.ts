@@ -7,12 +7,20 @@ import { fileURLToPath } from 'node:url';
  */
 const src = (path: string) => fileURLToPath(new URL(`./packages/${path}`, import.meta.url));
 
-export const workspaceAliases = [
-  { find: /^@tidesync\/core\/testing$/, replacement: src('core/src/testing/index.ts') },
-  { find: /^@tidesync\/core$/, replacement: src('core/src/index.ts') },
-  { find: /^@tidesync\/adapter-memory$/, replacement: src('adapter-memory/src/index.ts') },
-  { find: /^@tidesync\/adapter-bullmq$/, replacement: src('adapter-bullmq/src/index.ts') },
-  { find: /^@tidesync\/adapter-postgres$/, replacement: src('adapter-postgres/src/index.ts') },
-  { find: /^@tidesync\/nestjs\/health$/, replacement: src('nest-module/src/health/index.ts') },
-  { find: /^@tidesync\/nestjs$/, replacement: src('nest-module/src/index.ts') },
-];
+/** Each published entry point and the source file it is built from. */
+export const workspacePackages: Record<string, string> = {
+  '@tidesync/core/testing': src('core/src/testing/index.ts'),
+  '@tidesync/core': src('core/src/index.ts'),
+  '@tidesync/adapter-memory': src('adapter-memory/src/index.ts'),
+  '@tidesync/adapter-bullmq': src('adapter-bullmq/src/index.ts'),
+  '@tidesync/adapter-postgres': src('adapter-postgres/src/index.ts'),
+  '@tidesync/nestjs/health': src('nest-module/src/health/index.ts'),
+  '@tidesync/nestjs': src('nest-module/src/index.ts'),
+};
+
+const escape = (name: string) => name.replace(/[/\\^$.*+?()[\]{}|-]/g, '\\$&');
+
+export const workspaceAliases = Object.entries(workspacePackages).map(([name, replacement]) => ({
+  find: new RegExp(`^${escape(name)}$`),
+  replacement,
+}));

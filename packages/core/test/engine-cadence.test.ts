@@ -83,4 +83,36 @@ describe('engine cadence semantics', () => {
       expect(localHours).toEqual(['00', '04', '08', '12', '16', '20']);
     }
   });
+
+  it('a cadence that keeps its wall-clock hours across a fall-back is not late on the 25-hour day', async () => {
+    // Europe/Berlin, 2026-10-25 03:00 CEST becomes 02:00 CET. Two days before to two days after.
+    const start = Date.UTC(2026, 9, 22, 22, 0, 0) - 1;
+    const { clock, engine, record, arrivals } = setup({
+      start,
+      timezone: 'Europe/Berlin',
+      jobs: [
+        { name: 'today', schedule: '*/15 * * * *', plan: keysPlan('t', 1) },
+        { name: 'week', schedule: '0 */4 * * *', plan: keysPlan('w', 2) },
+        { name: 'month', schedule: '0 0 * * *', plan: keysPlan('m', 3) },
+      ],
+    });
+    const done = record('task:done');
+    await engine.start();
+    await clock.advanceTo(start + 4 * DAY);
+    const status = await engine.status();
+    await engine.stop();
+    // Every occurrence fetched its keys (the daily one 4 times, the 4-hourly one 24 times)…
+    const fetches = (prefix: string) => arrivals.filter((a) => a.key.startsWith(prefix)).length;
+    expect({ month: fetches('m:'), week: fetches('w:') }).toEqual({ month: 4 * 3, week: 24 * 2 });
+    // …none of them after its key's deadline, though the day had 25 hours and the 00:00→04:00 gap 5.
+    expect(done.filter((d) => d.late)).toEqual([]);
+    expect(status.jobs.map((j) => [j.name, j.deadlineMisses, j.freshness.stale])).toEqual([
+      ['today', 0, 0],
+      ['week', 0, 0],
+      ['month', 0, 0],
+    ]);
+    // "today" (every 15 min) fires on through the repeated hour: its key is fetched every 15 min.
+    const today = arrivals.filter((a) => a.key === 't:0').map((a) => a.at);
+    expect(today.slice(1).every((at, i) => at - today[i]! === 15 * MIN)).toBe(true);
+  });
 });

@@ -1,6 +1,7 @@
 import { createMemoryStore } from '@tidesync/adapter-memory';
 import { describe, expect, it } from 'vitest';
 import { AbortedError, createSyncEngine, createVirtualClock } from '../src/index.js';
+import { maxInAnyWindow } from '../src/testing/index.js';
 import { HOUR, MIN, SEC, keysPlan, recordingSource, setup } from './helpers.js';
 
 /** A fetch that takes `ms` on the virtual clock and honours its signal. */
@@ -140,6 +141,27 @@ describe('engine control', () => {
     expect((await engine.status()).state).toBe('stopped');
   });
 
+  it('stopped and started again, it fetches under the same rate limit', async () => {
+    const { clock, arrivals, engine } = setup({
+      rateLimit: { limit: 2, windowMs: SEC },
+      jobs: [{ name: 'j', schedule: '0 0 * * *', plan: keysPlan('k', 10) }],
+    });
+    await engine.start();
+    await engine.trigger('j');
+    await clock.advance(10);
+    // Stopped while fetches wait for the budget (the engine closes the limiter it built)…
+    await engine.stop({ drainMs: 0 });
+    expect(arrivals).toHaveLength(2);
+    await engine.start();
+    await engine.trigger('j');
+    await clock.advance(MIN);
+    // …and after the restart the rest are fetched, two a second as before.
+    expect(new Set(arrivals.map((a) => a.key)).size).toBe(10);
+    expect((await engine.status()).jobs[0]!.queued).toBe(0);
+    expect(maxInAnyWindow(arrivals.map((a) => ({ at: a.at, cost: 1 })), SEC)).toBeLessThanOrEqual(2);
+    await engine.stop();
+  });
+
   it('restarted on the same store, it does not refetch what is still fresh', async () => {
     const clock = createVirtualClock({ start: Date.UTC(2026, 10, 28) });
     const store = createMemoryStore();
@@ -158,6 +180,26 @@ describe('engine control', () => {
     // At the 04:00 tick they are due again.
     await clock.advanceTo(Date.UTC(2026, 10, 28, 4, 1));
     expect(arrivals).toHaveLength(100);
+    await second.stop();
+  });
+
+  it('two keys of one scope written in one batch: both keep their freshness across a restart', async () => {
+    const clock = createVirtualClock({ start: Date.UTC(2026, 10, 28) });
+    const store = createMemoryStore();
+    const { arrivals, source } = recordingSource(clock);
+    const jobs = [{ name: 'j', schedule: '0 0 * * *', plan: () => [{ key: 'a', scope: 'S', payload: 1 }, { key: 'b', scope: 'S', payload: 2 }] }];
+    const first = createSyncEngine({ source, store, clock, jobs, flushMs: 0, batchSize: 10 });
+    await first.start();
+    await first.trigger('j');
+    await clock.advance(SEC);
+    await first.stop();
+    expect(arrivals.map((a) => a.key).sort()).toEqual(['a', 'b']);
+    expect([...(await store.readKeyStates(['a', 'b'])).keys()].sort()).toEqual(['a', 'b']);
+    const second = createSyncEngine({ source, store, clock, jobs, flushMs: 0, batchSize: 10 });
+    await second.start();
+    await second.trigger('j', { force: false });
+    await clock.advance(SEC);
+    expect(arrivals).toHaveLength(2);
     await second.stop();
   });
 

@@ -246,6 +246,36 @@ describe('engine options', () => {
     expect(issues.some((i) => i.startsWith('leadership'))).toBe(true);
   });
 
+  it('names each bad field of the rate limit numbers, and a limiter missing its methods', () => {
+    const numbers = issuesOf({ ...base(), rateLimit: { limit: 0, windowMs: 1.5, safetyMarginMs: -1 } });
+    expect(numbers).toEqual([
+      expect.stringMatching(/^rateLimit\.limit: /),
+      expect.stringMatching(/^rateLimit\.windowMs: /),
+      expect.stringMatching(/^rateLimit\.safetyMarginMs: /),
+    ]);
+    const limiter = issuesOf({ ...base(), rateLimit: { acquire: async () => {} } });
+    expect(limiter).toEqual([expect.stringMatching(/^rateLimit: expected a RateLimiter with methods acquire, penalize, usage/)]);
+  });
+
+  it('rejects unknown keys (a misspelt option would otherwise run with its default)', () => {
+    const issues = issuesOf({
+      ...base(),
+      concurency: 2,
+      retry: { attempts: 3, basedelayMs: 10 },
+      rateLimit: { limit: 30, windowMs: 60_000, margin: 5 },
+      jobs: [{ name: 'j', schedule: '*/15 * * * *', plan: () => [], freshfor: 60_000 }],
+    });
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^: Unrecognized key.*"concurency"/),
+        expect.stringMatching(/^retry: Unrecognized key.*"basedelayMs"/),
+        expect.stringMatching(/^rateLimit: Unrecognized key.*"margin"/),
+        expect.stringMatching(/^jobs\.0: Unrecognized key.*"freshfor"/),
+      ]),
+    );
+    expect(issues).toHaveLength(4);
+  });
+
   it('rejects a job added later with the same typed error, and an unknown job name on control calls', async () => {
     const engine = createSyncEngine(base());
     expect(() => engine.addJob({ name: 'x', schedule: 'every day', plan: () => [] })).toThrow(SyncConfigError);

@@ -26,6 +26,9 @@ const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => void
   '/429-body': (_req, res) =>
     res.writeHead(429, { 'content-type': 'application/json' }).end(JSON.stringify({ rateLimitState: { reset: 1_900_000_000_000, limit: 30 } })),
   '/429-retry-after': (_req, res) => res.writeHead(429, { 'retry-after': '7' }).end('slow down'),
+  '/429-bad-reset': (_req, res) =>
+    res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '7' }).end(JSON.stringify({ rateLimitState: { reset: 'soon' } })),
+  '/429-bad-reset-only': (_req, res) => res.writeHead(429, { 'content-type': 'application/json' }).end(JSON.stringify({ rateLimitState: 'n/a' })),
   '/slow': (_req, res) => void setTimeout(() => res.writeHead(200).end('[]'), 2_000),
   '/reset': (req) => req.socket.destroy(),
 };
@@ -116,6 +119,23 @@ describe('createHttpSource', () => {
     const fromHeader = await failure('/429-retry-after');
     expect((fromHeader as RateLimitedError).until).toBeGreaterThanOrEqual(before + 7_000);
     expect((fromHeader as RateLimitedError).until).toBeLessThan(before + 9_000);
+  });
+
+  it('a 429 whose reset is not a number still freezes the budget: Retry-After, else the default penalty', async () => {
+    const before = Date.now();
+    const badReset = await failure('/429-bad-reset');
+    expect(badReset).toBeInstanceOf(RateLimitedError);
+    expect((badReset as RateLimitedError).until).toBeGreaterThanOrEqual(before + 7_000);
+    expect((badReset as RateLimitedError).until).toBeLessThan(before + 9_000);
+    // A hook that trips over the body's shape counts as no reset, like one returning garbage.
+    const throwing = source({
+      defaultPenaltyMs: 60_000,
+      rateLimitReset: ({ body }) => (body as { rateLimitState: { reset: { at: number } } }).rateLimitState.reset.at,
+    });
+    const noReset = await failure('/429-bad-reset-only', throwing);
+    expect(noReset).toBeInstanceOf(RateLimitedError);
+    expect((noReset as RateLimitedError).until).toBeGreaterThanOrEqual(before + 60_000);
+    expect((noReset as RateLimitedError).until).toBeLessThan(Date.now() + 61_000);
   });
 
   it('times out slow requests as retryable, and resets as retryable', async () => {

@@ -86,4 +86,24 @@ describe('sliding window limiter, as a property', () => {
     expect(maxInAnyWindow(grants, 60_000)).toBe(30);
     expect(order).toEqual([...order].sort((a, b) => a - b));
   });
+
+  it('close rejects who waits and keeps the window: acquired again afterwards, the limit still holds', async () => {
+    const clock = createVirtualClock({ start: 0 });
+    const limiter = createSlidingWindowLimiter({ limit: 2, windowMs: 1_000, safetyMarginMs: 0, clock });
+    const grants: { at: number; cost: number }[] = [];
+    const take = () => limiter.acquire(1).then(() => grants.push({ at: clock.now(), cost: 1 }));
+    await take();
+    await take();
+    const waiting = take(); // arms the timer for t = 1000
+    await limiter.close();
+    await expect(waiting).rejects.toBeInstanceOf(AbortedError);
+    // Acquired again before the window has moved: granted when it has, not before, and not never.
+    const later = [take(), take(), take()];
+    await clock.advance(500);
+    expect(grants).toHaveLength(2);
+    await clock.advance(2_000);
+    await Promise.all(later);
+    expect(grants.map((g) => g.at)).toEqual([0, 0, 1_000, 1_000, 2_000]);
+    expect(maxInAnyWindow(grants, 1_000)).toBe(2);
+  });
 });

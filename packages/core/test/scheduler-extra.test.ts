@@ -39,4 +39,22 @@ describe('scheduler jitter and leadership through the store', () => {
     expect(arrivals).toHaveLength(1);
     await engine.stop();
   });
+
+  it('fires an occurrence that spring-forward skips once, at the first instant after the gap', async () => {
+    // America/New_York, 2026-03-08: 02:00 EST becomes 03:00 EDT; 02:30 does not exist that day.
+    const clock = createVirtualClock({ start: Date.UTC(2026, 2, 7, 12, 0, 0) });
+    const scheduler = createCronScheduler({ clock });
+    const fired: number[] = [];
+    scheduler.add(
+      { id: 'j', cron: '30 2 * * *', timezone: 'America/New_York', overlap: 'skip', jitterMs: 0, catchUp: false },
+      async (tick) => void fired.push(tick.scheduledAt),
+    );
+    await scheduler.start();
+    await clock.advanceTo(Date.UTC(2026, 2, 9, 12, 0, 0));
+    await scheduler.stop();
+    expect(fired.map((at) => new Date(at).toISOString())).toEqual([
+      '2026-03-08T07:30:00.000Z', // 03:30 EDT: the day still gets its run, an hour late by the wall clock
+      '2026-03-09T06:30:00.000Z', // 02:30 EDT
+    ]);
+  });
 });

@@ -28,5 +28,11 @@ export interface RateLimiter {
   acquire(cost?: number, signal?: AbortSignal): Promise<void>;
   penalize(untilEpochMs: number): void | Promise<void>;
   usage(): RateLimiterUsage | Promise<RateLimiterUsage>;
+  /**
+   * Rejects every pending `acquire` with `AbortedError` and releases what the limiter holds. The
+   * engine closes only a limiter it built itself from `{ limit, windowMs }` (the in-process sliding
+   * window, which stays usable under the same window, so an engine restarted after `stop()` can
+   * acquire from it again); a limiter passed in is its owner's to close.
+   */
   close?(): Promise<void>;
 }

@@ -3,8 +3,10 @@
  *
  * Guarantees every implementation must keep (checked by `schedulerConformance`):
  * - A schedule fires once per cron occurrence, in its IANA time zone, never twice for the same
- *   occurrence (DST fall-back does not repeat a wall-clock time; spring-forward skips what does
- *   not exist).
+ *   occurrence: DST fall-back does not repeat a wall-clock time (a cron that fires every hour or
+ *   more often keeps firing through the repeated hour; a fixed time fires in its first pass), and an
+ *   occurrence whose time spring-forward skips fires once, at the first instant after the gap
+ *   (02:30 on a day that jumps from 02:00 to 03:00 fires at 03:30), so the day keeps its run.
  * - **Overlap**: while a tick's handler runs, a new occurrence is either dropped (`skip`) or kept
  *   as one pending tick run right after (`bufferOne`; further occurrences meanwhile are dropped).
  * - **Catch-up**: on start, if an occurrence was missed while no instance ran (per the persisted

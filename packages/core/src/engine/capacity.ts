@@ -79,7 +79,7 @@ export async function planCapacity(input: CapacityInput): Promise<CapacityReport
   }
   ticks.sort((a, b) => a.at - b.at || b.job.priority - a.job.priority);
 
-  const book = new KeyBook();
+  const book = new KeyBook((job, from, span) => crons.get(job)?.fallBackShift(from, span) ?? 0);
   const fetched = new Map<string, number>();
   const keys = new Set<string>();
   for (const { at, job } of ticks) {

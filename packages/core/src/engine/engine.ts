@@ -12,7 +12,7 @@ import { createSystemClock } from '../clock/system-clock.js';
 import { createSlidingWindowLimiter } from '../limiter/sliding-window-limiter.js';
 import { createMemoryQueue } from '../queue/memory-queue.js';
 import { createCronScheduler } from '../scheduler/cron-scheduler.js';
-import { parseCron } from '../scheduler/cron.js';
+import { parseCron, type CronSchedule } from '../scheduler/cron.js';
 import {
   AbortedError,
   PayloadInvalidError,
@@ -114,6 +114,7 @@ export interface SyncEngine {
 interface JobRuntime {
   def: ResolvedJob;
   timezone: string;
+  cron: CronSchedule;
   freshFor: number;
   priority: number;
   validate: StandardSchemaV1 | undefined;
@@ -184,7 +185,7 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
     });
 
   const jobs = new Map<string, JobRuntime>();
-  const book = new KeyBook();
+  const book = new KeyBook((job, from, span) => jobs.get(job)?.cron.fallBackShift(from, span) ?? 0);
   const inFlight = new Map<string, { task: QueuedTask; controller: AbortController }>();
   // One controller per job, shared by its in-flight fetches and replaced once aborted: aborts
   // always target a job (or all), and an AbortController per task is costly at 50k tasks/s.
@@ -216,10 +217,12 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
     const def = parseOptions(`job "${input.name ?? '?'}"`, jobSchema, input);
     if (jobs.has(def.name)) throw new SyncConfigError(`job "${def.name}"`, [{ path: 'name', message: `duplicate job name "${def.name}"` }]);
     const timezone = def.timezone ?? o.timezone;
-    const freshFor = def.freshFor ?? parseCron(def.schedule, timezone).periodMs;
+    const cron = parseCron(def.schedule, timezone);
+    const freshFor = def.freshFor ?? cron.periodMs;
     jobs.set(def.name, {
       def,
       timezone,
+      cron,
       freshFor,
       // Tighter freshness targets form higher classes, so "today" is never queued behind the
       // 30-day burst and, under overload, far dates degrade first.

@@ -31,6 +31,13 @@ export class KeyBook {
   private readonly records = new Map<string, KeyRecord>();
   private readonly jobSeq = new Map<string, number>();
 
+  /**
+   * @param fallBackShift how much a DST fall-back delays `job`'s next occurrence after a success at
+   *   `from` (its cron's `fallBackShift`): a key's deadline moves with it, so a daily cron in a DST
+   *   zone is not a deadline behind on its 25-hour day. Without it, targets are plain durations.
+   */
+  constructor(private readonly fallBackShift: (job: string, from: number, span: number) => number = () => 0) {}
+
   /** Start a tick of `job`; its previous coverage stops counting once this tick covers keys anew. */
   beginTick(job: string): number {
     const seq = (this.jobSeq.get(job) ?? 0) + 1;
@@ -82,10 +89,11 @@ export class KeyBook {
       nextCover = Math.min(nextCover, nextTickOf(c.job) ?? Number.POSITIVE_INFINITY);
     }
     const last = rec.lastSuccessAt;
-    if (!force && last !== undefined && last + target >= nextCover) return SKIP;
+    const staleAt = last === undefined ? undefined : this.staleAt(rec, last);
+    if (!force && staleAt !== undefined && staleAt >= nextCover) return SKIP;
     return {
       enqueue: true,
-      deadline: last === undefined ? now : last + target,
+      deadline: staleAt ?? now,
       target,
       everFetched: last !== undefined,
     };
@@ -137,7 +145,7 @@ export class KeyBook {
     for (const rec of this.records.values()) {
       if (!rec.coverage.some((c) => c.job === job && this.isCurrent(c))) continue;
       keys++;
-      const lag = rec.lastSuccessAt === undefined ? now - rec.firstPlannedAt : now - (rec.lastSuccessAt + this.targetOf(rec));
+      const lag = rec.lastSuccessAt === undefined ? now - rec.firstPlannedAt : now - this.staleAt(rec, rec.lastSuccessAt);
       if (lag > 0) {
         stale++;
         lagMs = Math.max(lagMs, lag);
@@ -150,10 +158,13 @@ export class KeyBook {
     return this.records.size;
   }
 
-  private targetOf(rec: KeyRecord): number {
-    let target = Number.POSITIVE_INFINITY;
-    for (const c of rec.coverage) if (this.isCurrent(c)) target = Math.min(target, c.target);
-    return target;
+  /** When a key that last succeeded at `last` goes stale: the earliest deadline among its current coverers. */
+  private staleAt(rec: KeyRecord, last: number): number {
+    let at = Number.POSITIVE_INFINITY;
+    for (const c of rec.coverage) {
+      if (this.isCurrent(c)) at = Math.min(at, last + c.target + this.fallBackShift(c.job, last, c.target));
+    }
+    return at;
   }
 
   private isCurrent(c: Coverage): boolean {

@@ -98,24 +98,45 @@ export const jobSchema = z
     validate: standardSchema.optional(),
     source: sourceShape.optional(),
   })
+  // An unknown key is most likely a misspelt option: silently dropping it would run with the default.
+  .strict()
   .superRefine((job, ctx) => {
     // The time zone is checked on its own field; checking the cron in UTC reports each problem once.
     const problem = cronProblem(job.schedule, 'UTC');
     if (problem) ctx.addIssue({ code: 'custom', path: ['schedule'], message: problem });
   });
 
-export const retrySchema = z.object({
-  attempts: positiveInt.default(5),
-  baseDelayMs: nonNegativeInt.default(1_000),
-  factor: z.number().min(1).default(2),
-  maxDelayMs: nonNegativeInt.default(300_000),
-  jitter: z.number().min(0).max(1).default(0.5),
-});
+export const retrySchema = z
+  .object({
+    attempts: positiveInt.default(5),
+    baseDelayMs: nonNegativeInt.default(1_000),
+    factor: z.number().min(1).default(2),
+    maxDelayMs: nonNegativeInt.default(300_000),
+    jitter: z.number().min(0).max(1).default(0.5),
+  })
+  .strict();
 
-export const limitSchema = z.object({
-  limit: positiveInt,
-  windowMs: positiveInt,
-  safetyMarginMs: nonNegativeInt.optional(),
+export const limitSchema = z
+  .object({
+    limit: positiveInt,
+    windowMs: positiveInt,
+    safetyMarginMs: nonNegativeInt.optional(),
+  })
+  .strict();
+
+const limiterShape = implementing<RateLimiter>('a RateLimiter', ['acquire', 'penalize', 'usage']);
+
+/**
+ * A RateLimiter instance, or the numbers for the in-process one. Not a `z.union`: a union reports
+ * a failure of both branches as one "Invalid input"; this checks the branch the value is meant
+ * for (an object with `acquire` is a limiter) and reports that branch's problems with their paths.
+ */
+const rateLimitOption = z.custom<RateLimiter | z.input<typeof limitSchema>>().superRefine((value, ctx) => {
+  const meantAsLimiter = typeof value === 'object' && value !== null && 'acquire' in value;
+  const result = (meantAsLimiter ? limiterShape : limitSchema).safeParse(value);
+  if (!result.success) {
+    for (const issue of result.error.issues) ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
+  }
 });
 
 export const engineSchema = z
@@ -124,7 +145,7 @@ export const engineSchema = z
     source: sourceShape,
     store: implementing<Store>('a Store', ['write', 'readKeyStates', 'recordFailures']),
     /** A RateLimiter instance (share one across engines for one budget), or the numbers for the in-process one. */
-    rateLimit: z.union([implementing<RateLimiter>('a RateLimiter', ['acquire', 'penalize', 'usage']), limitSchema]).optional(),
+    rateLimit: rateLimitOption.optional(),
     queue: implementing<Queue>('a Queue', ['offer', 'take', 'ack', 'retry', 'size']).optional(),
     scheduler: implementing<Scheduler>('a Scheduler', ['add', 'start', 'stop', 'nextTick']).optional(),
     clock: implementing<Clock>('a Clock', ['now', 'setTimer', 'sleep']).optional(),
@@ -145,7 +166,8 @@ export const engineSchema = z
     /** How long `stop()` lets in-flight fetches finish before aborting them. */
     drainMs: nonNegativeInt.default(10_000),
     random: fn<() => number>().optional(),
-  });
+  })
+  .strict();
 
 
 /** Job names must be unique: checked on the raw input so it is reported alongside any other problem. */

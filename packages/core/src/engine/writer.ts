@@ -59,13 +59,13 @@ export class BatchWriter<D> {
   }
 
   private async write(items: PendingWrite<D>[]): Promise<void> {
-    // Two keys may share a scope; the later fetch is the truth for it.
-    const byScope = new Map<string, ScopeWrite<D>>();
-    for (const item of items) byScope.set(item.write.scope, item.write);
+    // Two keys may share a scope: every write goes to the store, which keeps the later fetch as the
+    // scope's truth and records both keys' success (the Store contract). Dropping the earlier one
+    // here would leave its key without persisted freshness, refetched after a restart.
     const started = this.clock.now();
     let result: WriteResult;
     try {
-      result = await this.store.write({ scopes: [...byScope.values()] });
+      result = await this.store.write({ scopes: items.map((item) => item.write) });
     } catch (err) {
       await this.hooks.failed(items, err);
       return;

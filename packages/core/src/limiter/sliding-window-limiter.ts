@@ -121,8 +121,12 @@ export function createSlidingWindowLimiter(options: SlidingWindowLimiterOptions)
       };
     },
 
+    // Releases the timer and rejects whoever waits. The window and any penalty stay: an engine
+    // restarted after stop() acquires again from the same limiter, and its budget must still hold.
     async close() {
       timer?.cancel();
+      timer = undefined;
+      timerAt = Number.POSITIVE_INFINITY;
       waiters.rejectAll(new AbortedError('The rate limiter was closed'));
     },
   };

@@ -1,9 +1,11 @@
 import { CronExpressionParser } from 'cron-parser';
+import { zoneOffsets } from './zone-offset.js';
 
 /**
  * A parsed cron expression in one IANA time zone. 5 fields (minute precision) or 6 (a leading
- * seconds field). Occurrences follow wall-clock time in the zone: a spring-forward gap skips what
- * does not exist, a fall-back repeat does not fire twice.
+ * seconds field). Occurrences follow wall-clock time in the zone: a time a spring-forward gap skips
+ * fires once just after the gap (02:30 → 03:30), a fall-back repeat does not fire a fixed time twice
+ * (crons that fire every hour or more often go on through the repeated hour).
  */
 export interface CronSchedule {
   readonly expression: string;
@@ -14,9 +16,18 @@ export interface CronSchedule {
   prev(before: number): number;
   /**
    * The longest gap between consecutive occurrences, ignoring DST: the freshness a key gets when
-   * only this cron refreshes it. `*\/15 * * * *` → 15 min; `0 9,17 * * *` → 16 h.
+   * only this cron refreshes it. `*\/15 * * * *` → 15 min; `0 9,17 * * *` → 16 h. The one longer
+   * gap a year a fall-back gives a fixed-hour cron is `fallBackShift`'s to add, where it happens.
    */
   readonly periodMs: number;
+  /**
+   * How much later than `from + span` this schedule's next wall-clock occurrence lands because a
+   * DST fall-back between the two repeats an hour (0 when none does). A cron with fixed hours (a
+   * daily `0 0 * * *`, `0 *\/4 * * *`) follows the wall clock, so across a fall-back its gap grows
+   * by the repeated hour — 25 h for a daily cron. One that fires every hour or more often keeps
+   * firing through the repeated hour, and spring-forward only shortens gaps: both give 0.
+   */
+  fallBackShift(from: number, span: number): number;
 }
 
 // A fixed reference keeps `periodMs` deterministic; 400 occurrences cover every weekly pattern
@@ -40,16 +51,28 @@ export function parseCron(expression: string, timezone = 'UTC'): CronSchedule {
     CronExpressionParser.parse(expression, { tz: timezone, currentDate: new Date(before) }).prev().getTime();
 
   let period: number | undefined;
+  let shift: ((from: number, span: number) => number) | undefined;
   return {
     expression,
     timezone,
     next,
     prev,
+    // Built on first use, like `periodMs`: validating a cron should not pay for zone readings.
+    fallBackShift(from, span) {
+      return (shift ??= fallBackShiftOf(expression, timezone))(from, span);
+    },
     // Computed on first use: validation alone should not pay for sampling occurrences.
     get periodMs() {
       return (period ??= periodOf(expression));
     },
   };
+}
+
+function fallBackShiftOf(expression: string, timezone: string): (from: number, span: number) => number {
+  const everyHour = CronExpressionParser.parse(expression).fields.hour.values.length === 24;
+  const offsets = zoneOffsets(timezone);
+  if (everyHour || !offsets.hasOffsetChanges(PERIOD_REFERENCE)) return () => 0;
+  return (from, span) => Math.max(0, offsets.offsetAt(from) - offsets.offsetAt(from + span));
 }
 
 function periodOf(expression: string): number {

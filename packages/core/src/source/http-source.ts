@@ -81,6 +81,19 @@ export function createHttpSource<P = unknown>(options: HttpSourceOptions<P>): Ht
     return Number.isNaN(date) ? undefined : date;
   };
 
+  // The hook reads an untrusted body: a reset that is not a finite number (a string, NaN, a hook
+  // that throws on an unexpected shape) counts as no reset, so the budget still freezes on
+  // Retry-After or the default penalty instead of the task failing without any freeze.
+  const resetFromHook = (response: RateLimitResponse): number | undefined => {
+    if (!o.rateLimitReset) return undefined;
+    try {
+      const until: unknown = o.rateLimitReset(response);
+      return typeof until === 'number' && Number.isFinite(until) ? until : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+
   const fetchTask = async (task: QueuedTask<P>, context: FetchContext): Promise<unknown> => {
     const path = `${basePath}${(o.path as (t: QueuedTask<P>) => string)(task)}`;
     const what = `GET ${redact(path)}`;
@@ -112,8 +125,7 @@ export function createHttpSource<P = unknown>(options: HttpSourceOptions<P>): Ht
     if (status === 429) {
       stats.rateLimited++;
       const body = parseJson(text);
-      const until =
-        o.rateLimitReset?.({ status, headers, body: body.ok ? body.value : text }) ?? retryAfter(headers) ?? now() + o.defaultPenaltyMs;
+      const until = resetFromHook({ status, headers, body: body.ok ? body.value : text }) ?? retryAfter(headers) ?? now() + o.defaultPenaltyMs;
       throw new RateLimitedError(`${what} was rate limited until ${new Date(until).toISOString()}`, until);
     }
     if (status < 200 || status >= 300) {
