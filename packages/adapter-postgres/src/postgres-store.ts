@@ -140,6 +140,21 @@ const optionsSchema = z
 const storeError = (err: unknown, what: string): SyncError =>
   err instanceof SyncError ? err : new SyncError('STORE_FAILED', `${what}: ${redactConnectionString(errorMessage(err))}`, { cause: err });
 
+/**
+ * A unique violation while writing a batch: two of its rows that the database sees as one identity
+ * (the staging table's or the target's primary key), or, on the target, a row some other writer
+ * put in meanwhile. `detail` names the key's values, never a connection setting.
+ */
+function keyConflict(err: unknown, plans: readonly TablePlan[]): SyncError | undefined {
+  const e = err as { code?: unknown; detail?: unknown; table?: unknown } | undefined;
+  if (e?.code !== '23505') return undefined;
+  // The staging table of plans[i] is `tidesync_stage_<i>_…` (see tableStatements).
+  const staged = typeof e.table === 'string' ? /^tidesync_stage_(\d+)_/.exec(e.table) : null;
+  const table = staged ? plans[Number(staged[1])]?.name : plans.find((p) => p.name === e.table)?.name;
+  const detail = typeof e.detail === 'string' ? `: ${e.detail}` : '';
+  return new SyncError('STORE_CONFLICT', `two rows of one scope share a key in ${table ?? 'a mapped table'}${detail}`, { cause: err });
+}
+
 export function createPostgresStore<D = unknown>(options: PostgresStoreOptions<D>): PostgresStore<D> {
   const o = parseOptions('postgres store options', optionsSchema, options);
   const logger = o.logger ?? noopLogger;
@@ -288,7 +303,7 @@ export function createPostgresStore<D = unknown>(options: PostgresStoreOptions<D
           await state.markSucceeded(tx.query, batch.scopes);
         });
       } catch (err) {
-        throw storeError(err, `postgres write of ${scopes.length} scope(s) failed`);
+        throw keyConflict(err, plans) ?? storeError(err, `postgres write of ${scopes.length} scope(s) failed`);
       }
       logger.debug({ scopes: scopes.length, ...result }, 'postgres batch written');
       return result;

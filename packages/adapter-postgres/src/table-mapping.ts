@@ -196,7 +196,10 @@ export function tableStatements(plan: TablePlan, index: number): TableStatements
   const first = id[0]!.q;
   const cols = columnList(plan.all);
   const layout = plan.all.map((c) => `${c.name}:${c.type}`).join(',');
-  const staging = tempTable(`tidesync_stage_${index}_${shortHash(layout)}`, plan.all.map((c) => `${c.q} ${c.type}`));
+  // The staging table's primary key is the target's: two rows that the database sees as one
+  // identity (1 and '01' in an integer key, 1.0 and 1 in a numeric one) fail the load, where the
+  // batch's own check compares their text and would let both through to one stored row.
+  const staging = tempTable(`tidesync_stage_${index}_${shortHash(`${layout}|pk`)}`, [...plan.all.map((c) => `${c.q} ${c.type}`), `PRIMARY KEY (${columnList(id)})`]);
   const diff = tempTable(`tidesync_diff_${index}_${shortHash(layout)}`, [...plan.all.map((c) => `${c.q} ${c.type}`), `${HAD} boolean`, `${HAS} boolean`]);
   const sc = `WITH sc AS MATERIALIZED (${fetchedScopes(plan)})`;
   // Reads of the target are limited to the batch's scopes, so the primary key's scope prefix

@@ -197,6 +197,35 @@ describe.each(backends.flatMap((b) => methods.map((m) => [`${b.name}, ${m} stagi
     expect(await store.readScope('p1:2026-11-28')).toEqual([]);
   }));
 
+  it('rejects two rows the database sees as one key (1 and "01" in an integer key), whatever the scope holds', async () => {
+    const schema = randomSchema();
+    const table: TableMapping = { name: 'counts', columns: { id: 'integer', v: 'text' }, key: ['id'] };
+    const store = createPostgresStore<Record<string, unknown>[]>({ client: await backend.client(), schema, tables: [table], autoMigrate: true, staging });
+    const admin = await backend.admin();
+    const put = (scope: string, data: Record<string, unknown>[], fetchedAt: number) => store.write({ scopes: [{ key: `k:${scope}`, scope, job: 'j', data, fetchedAt }] });
+    try {
+      // A scope holding that key (staged, then diffed): the text check lets '01' past, the staging key does not.
+      await put('held', [{ id: 1, v: 'a' }], 1_000);
+      for (const pair of [[{ id: 1, v: 'b' }, { id: '01', v: 'c' }], [{ id: 1, v: 'a' }, { id: '01', v: 'c' }], [{ id: 2, v: 'x' }, { id: '02', v: 'y' }]]) {
+        const err = await put('held', pair, 2_000).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(SyncError);
+        expect((err as SyncError).code).toBe('STORE_CONFLICT');
+        expect((err as Error).message).toMatch(/two rows of one scope share a key in counts: Key \(scope, id\)=\(held, [12]\) already exists/);
+      }
+      expect(await store.readScope('held')).toEqual([{ id: 1, v: 'a' }]);
+      expect((await store.readKeyStates(['k:held'])).get('k:held')?.lastSuccessAt).toBe(1_000);
+      // A scope with no rows yet (loaded straight into the table): the same error.
+      const err = await put('empty', [{ id: 1, v: 'b' }, { id: '01', v: 'c' }], 3_000).catch((e: unknown) => e);
+      expect((err as SyncError).code).toBe('STORE_CONFLICT');
+      expect(await store.readScope('empty')).toEqual([]);
+      // And the store writes on afterwards.
+      expect(await put('held', [{ id: 1, v: 'b' }], 4_000)).toEqual({ inserted: 0, updated: 1, unchanged: 0, deleted: 0 });
+    } finally {
+      await store.close();
+      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    }
+  });
+
   it('stores text with quotes, semicolons, tabs, newlines and backslashes verbatim', withStore(async (store) => {
     const nasty = `it's "quoted"; DROP TABLE x; --\ttab\nline\r\\N \\ {a,b} NULL é`;
     await write(store, { 'p1:2026-11-28': [{ time: nasty, left: 1, prices: { [nasty]: 1.5 } }] });
