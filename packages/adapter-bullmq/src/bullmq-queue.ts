@@ -297,7 +297,18 @@ export function createBullMQQueue<P = unknown>(backend: Backend, options: BullMQ
           }
           const old = existing.job.data as Stored<P>;
           const merged = mergeQueuedTask(old, entry.task);
-          if (merged.deadline !== old.deadline || merged.priority !== old.priority || merged.job !== old.job) {
+          // Not to be handed out yet, but available (or delayed less) in BullMQ: a retry's backoff
+          // meeting a queued copy of its key, or a retry whose data was written before BullMQ put
+          // the job back on a lost lock. BullMQ sets a job's availability when it is added, so it
+          // is added again.
+          if (merged.notBefore > Date.now() && (state !== 'delayed' || merged.notBefore > old.notBefore)) {
+            try {
+              await existing.job.remove();
+            } catch {
+              return setAll('inflight'); // taken meanwhile: the fetch under way refreshes the key
+            }
+            await addJob(existing.q, merged, base);
+          } else if (merged.deadline !== old.deadline || merged.priority !== old.priority || merged.job !== old.job || merged.attempt !== old.attempt) {
             await existing.job.updateData(merged);
             const priority = priorityFor(merged, base);
             if (priority !== existing.job.priority) await existing.job.changePriority({ priority });

@@ -181,6 +181,17 @@ export function queueConformance(name: string, factory: () => Promise<QueueHarne
       expect(keys(await q.take(1, t(5_000)))).toEqual(['k']);
     }));
 
+    it('a retry of a key queued meanwhile merges into it: available at the retry time, with the retry\'s attempt', withQueue(async (q) => {
+      // A retry that finds its key queued (e.g. a shared queue put it back after a lost lock).
+      expect(await q.offer(tk('k'))).toBe('added');
+      await q.retry({ ...tk('k'), attempt: 3 }, t(5_000));
+      expect(await q.size()).toBe(1);
+      expect(await q.take(1, t(4_999))).toEqual([]);
+      await reach(5_000);
+      const [again] = await q.take(1, t(5_000));
+      expect(again).toMatchObject({ key: 'k', attempt: 3 });
+    }));
+
     it('pauses and resumes everything, keeping queued work', withQueue(async (q) => {
       await q.offer(tk('a'));
       await q.pause();
