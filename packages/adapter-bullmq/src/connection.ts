@@ -64,7 +64,8 @@ export interface Backend {
 
 const NAMESPACE = /^[a-z_][a-z0-9_]{0,47}$/;
 
-export const redactUrl = (url: string): string => url.replace(/(\/\/[^:/@]*:)[^@]*@/, '$1***@');
+// Up to the last '@': a password may hold an unencoded '@' of its own.
+export const redactUrl = (url: string): string => url.replace(/(\/\/[^:/@]*:).*@/, '$1***@');
 
 export function connect(options: BullMQConnectionOptions): Backend {
   if ('redis' in options) return connectRedis(options.redis, options.prefix ?? 'tidesync');

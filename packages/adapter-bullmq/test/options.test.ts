@@ -26,6 +26,8 @@ describe('adapter-bullmq options', () => {
   it('never shows a password in what it describes or reports', async () => {
     const redis = connect({ redis: 'redis://user:s3cret-pw@cache.internal:6380/2' });
     expect(redis.describe()).toBe('redis://user:***@cache.internal:6380/2 (prefix tidesync)');
+    // A password holding an unencoded '@' is hidden whole, not up to its first '@'.
+    expect(() => connect({ redis: 'http://user:p@ss@w0rd@cache.internal:6380' })).toThrow(/^(?![\s\S]*w0rd)[\s\S]*user:\*\*\*@cache\.internal/);
     const postgres = connect({ postgres: 'postgres://app:s3cret-pw@db.internal:5432/inv' });
     expect(postgres.describe()).not.toContain('s3cret-pw');
     expect(() => connect({ redis: 'redis://user:s3cret-pw@' })).toThrow();
