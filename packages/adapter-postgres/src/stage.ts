@@ -193,10 +193,19 @@ function arrayRows(plan: TablePlan, part: StagedScope, columns: (string | null)[
 }
 
 function keyText(row: Row, c: ColumnPlan): string {
-  const text = encodeValue(row[c.name], c.kind);
+  const value = row[c.name];
+  // An integer key given as text: staged in canonical form, so that '01' and 1 are one key to the
+  // duplicate check, as they are to the database. Text that is not an integer goes as it is (and
+  // the database rejects it).
+  if (c.integer && typeof value === 'string' && CANONICAL_INTEGER_NOT.test(value) && INTEGER_TEXT.test(value)) return BigInt(value.trim()).toString();
+  const text = encodeValue(value, c.kind);
   if (text === null) throw new Error('no value for a key column');
   return text;
 }
+
+const INTEGER_TEXT = /^\s*[+-]?\d+\s*$/;
+/** Anything but `0` or a minus-or-nothing digit run without a leading zero: needs canonicalising. */
+const CANONICAL_INTEGER_NOT = /^(?!(0|-?[1-9]\d*)$)/;
 
 const duplicate = (plan: TablePlan, scope: string, keyTexts: readonly string[]) =>
   new SyncError('STORE_CONFLICT', `scope ${scope}: two rows of ${plan.name} with key (${keyTexts.join(', ')})`);
