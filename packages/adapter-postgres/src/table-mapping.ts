@@ -221,7 +221,7 @@ export function tableStatements(plan: TablePlan, index: number): TableStatements
   const staging = plan.stagingKey
     ? tempTable(`tidesync_stage_${index}_${shortHash(`${layout}|pk`)}`, [...stagingColumns, `PRIMARY KEY (${columnList(id)})`])
     : tempTable(`tidesync_stage_${index}_${shortHash(layout)}`, stagingColumns);
-  const diff = tempTable(`tidesync_diff_${index}_${shortHash(layout)}`, [...plan.all.map((c) => `${c.q} ${c.type}`), `${HAD} boolean`, `${HAS} boolean`]);
+  const diff = tempTable(`tidesync_diff_${index}_${shortHash(layout)}`, [...stagingColumns, `${HAD} boolean`, `${HAS} boolean`]);
   const sc = `WITH sc AS MATERIALIZED (${fetchedScopes(plan)})`;
   // Reads of the target are limited to the batch's scopes, so the primary key's scope prefix
   // drives them: the cost follows the batch, not the table.
