@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { DAY, HOUR, MIN, keysPlan, setup } from './helpers.js';
 
+/** The example's three cadences (15 min, 4 h, daily), planning this many keys each. */
+const threeCadences = (today: number, week: number, month: number) => [
+  { name: 'today', schedule: '*/15 * * * *', plan: keysPlan('t', today) },
+  { name: 'week', schedule: '0 */4 * * *', plan: keysPlan('w', week) },
+  { name: 'month', schedule: '0 0 * * *', plan: keysPlan('m', month) },
+];
+
 describe('engine cadence semantics', () => {
   it('refreshes a key on every tick of its cadence, not every other one', async () => {
     // The trap: skipping on "age < period" at tick time halves the rate, because the previous
@@ -62,11 +69,7 @@ describe('engine cadence semantics', () => {
       const { clock, engine, record } = setup({
         start: startUtc - 1,
         timezone: 'Europe/Berlin',
-        jobs: [
-          { name: 'today', schedule: '*/15 * * * *', plan: keysPlan('t', 1) },
-          { name: 'week', schedule: '0 */4 * * *', plan: keysPlan('w', 1) },
-          { name: 'month', schedule: '0 0 * * *', plan: keysPlan('m', 1) },
-        ],
+        jobs: threeCadences(1, 1, 1),
       });
       const ticks = record('tick');
       await engine.start();
@@ -90,11 +93,7 @@ describe('engine cadence semantics', () => {
     const { clock, engine, record, arrivals } = setup({
       start,
       timezone: 'Europe/Berlin',
-      jobs: [
-        { name: 'today', schedule: '*/15 * * * *', plan: keysPlan('t', 1) },
-        { name: 'week', schedule: '0 */4 * * *', plan: keysPlan('w', 2) },
-        { name: 'month', schedule: '0 0 * * *', plan: keysPlan('m', 3) },
-      ],
+      jobs: threeCadences(1, 2, 3),
     });
     const done = record('task:done');
     await engine.start();
