@@ -1,10 +1,12 @@
 /**
- * COPY text format as UTF-8 bytes, written field by field into one growing buffer.
+ * COPY data as bytes — text format, or the pieces of binary format — written field by field into one
+ * growing buffer.
  *
  * Guarantees:
  * - `text(s)` writes COPY's four escapes (backslash, newline, carriage return, tab as `\\`, `\n`,
  *   `\r`, `\t`) and every other character as UTF-8, exactly as `TextEncoder` encodes it (a lone
- *   surrogate becomes U+FFFD).
+ *   surrogate becomes U+FFFD). `raw(s)` writes the same UTF-8 without the escapes; the integer and
+   float writers write big-endian, as binary COPY reads them.
  * - `take()` hands over the bytes written so far and starts an empty buffer; what it returned is
  *   never written to again, so a stream may hold it.
  *
@@ -31,6 +33,15 @@ export class CopyBuffer {
 
   /** One field's text, with COPY's escapes, as UTF-8. */
   text(s: string): void {
+    this.utf8(s, true);
+  }
+
+  /** A string as UTF-8, without escapes (a binary-format field). */
+  raw(s: string): void {
+    this.utf8(s, false);
+  }
+
+  private utf8(s: string, escape: boolean): void {
     const n = s.length;
     // A UTF-16 unit takes at most 3 bytes (an escaped ASCII character 2, a surrogate pair 4 for 2 units).
     this.reserve(3 * n);
@@ -39,7 +50,7 @@ export class CopyBuffer {
     for (let i = 0; i < n; i++) {
       let c = s.charCodeAt(i);
       if (c < 0x80) {
-        if (c === BACKSLASH || c === 0x0a || c === 0x0d || c === 0x09) {
+        if (escape && (c === BACKSLASH || c === 0x0a || c === 0x0d || c === 0x09)) {
           b[p++] = BACKSLASH;
           b[p++] = c === BACKSLASH ? BACKSLASH : c === 0x0a ? 0x6e /* n */ : c === 0x0d ? 0x72 /* r */ : 0x74 /* t */;
         } else {
@@ -62,6 +73,47 @@ export class CopyBuffer {
       }
     }
     this.pos = p;
+  }
+
+  /** A big-endian 16-bit integer (binary format). */
+  int16(v: number): void {
+    this.reserve(2);
+    const b = this.buf;
+    const p = this.pos;
+    b[p] = v >> 8;
+    b[p + 1] = v;
+    this.pos = p + 2;
+  }
+
+  /** A big-endian 32-bit integer (binary format). */
+  int32(v: number): void {
+    this.reserve(4);
+    this.setInt32(this.pos, v);
+    this.pos += 4;
+  }
+
+  /** A big-endian 64-bit integer (binary format). */
+  int64(v: bigint): void {
+    this.reserve(8);
+    this.buf.writeBigInt64BE(v, this.pos);
+    this.pos += 8;
+  }
+
+  /** A big-endian IEEE double (binary format). */
+  float64(v: number): void {
+    this.reserve(8);
+    this.buf.writeDoubleBE(v, this.pos);
+    this.pos += 8;
+  }
+
+  /** Overwrites the 32-bit integer at `at` (a field's length, known once its bytes are written). */
+  setInt32(at: number, v: number): void {
+    // Byte by byte: cheaper than Buffer's range-checked writeInt32BE in a loop this hot.
+    const b = this.buf;
+    b[at] = v >> 24;
+    b[at + 1] = v >> 16;
+    b[at + 2] = v >> 8;
+    b[at + 3] = v;
   }
 
   /** Text known to hold only ASCII characters COPY does not escape (a number's digits). */

@@ -25,15 +25,20 @@ export interface Rows<R> {
   rows: R[];
 }
 
+export type CopyFormat = 'text' | 'binary';
+const copySql = (target: string, columns: string, source: string, format: CopyFormat = 'text') =>
+  `COPY ${target} (${columns}) FROM ${source}${format === 'binary' ? ' (FORMAT binary)' : ''}`;
+
 /** Statements on one connection inside one transaction. */
 export interface Tx {
   query<R = Record<string, unknown>>(text: string, params?: unknown[]): Promise<Rows<R>>;
   /**
-   * Loads COPY text-format `data` (UTF-8 chunks of whole rows) into `target (columns)`; absent
-   * when the client cannot COPY. On a server connection `data` is pulled as the socket takes it
-   * (PGlite reads it whole first); an error it throws aborts the COPY.
+   * Loads COPY `data` (chunks of whole rows; text format, UTF-8, or binary format with its header
+   * and trailer) into `target (columns)`; absent when the client cannot COPY. On a server
+   * connection `data` is pulled as the socket takes it (PGlite reads it whole first); an error it
+   * throws aborts the COPY.
    */
-  copyIn?(target: string, columns: string, data: Iterable<Uint8Array>): Promise<void>;
+  copyIn?(target: string, columns: string, data: Iterable<Uint8Array>, format?: CopyFormat): Promise<void>;
 }
 
 /** A connection kept for a session-level advisory lock. */
@@ -102,7 +107,7 @@ export function createDatabase(client: Queryable | string, onPoolError: (err: Er
 async function inTransaction<T>(conn: Queryable, fn: (tx: Tx) => Promise<T>): Promise<{ value: T } | { error: unknown; broken: boolean }> {
   const tx: Tx = {
     query: async (text, params) => rowsOf(await conn.query(text, params)),
-    copyIn: (target, columns, data) => pgCopyIn(conn, target, columns, data),
+    copyIn: (target, columns, data, format) => pgCopyIn(conn, copySql(target, columns, 'STDIN', format), data),
   };
   try {
     await conn.query('BEGIN');
@@ -131,10 +136,10 @@ export function loadPgCopyStreams(): Promise<CopyFrom | undefined> {
   return copyFromLoader;
 }
 
-async function pgCopyIn(conn: Queryable, target: string, columns: string, data: Iterable<Uint8Array>): Promise<void> {
+async function pgCopyIn(conn: Queryable, sql: string, data: Iterable<Uint8Array>): Promise<void> {
   const from = await loadPgCopyStreams();
   if (!from) throw new SyncError('STORE_FAILED', 'COPY staging needs the pg-copy-streams package');
-  const stream = (conn as unknown as { query(s: NodeJS.WritableStream): NodeJS.WritableStream }).query(from(`COPY ${target} (${columns}) FROM STDIN`));
+  const stream = (conn as unknown as { query(s: NodeJS.WritableStream): NodeJS.WritableStream }).query(from(sql));
   // Pulled chunk by chunk: Node encodes the next rows while the server parses these. A throw from
   // `data` destroys the stream, which sends CopyFail, so the server rejects the whole COPY.
   await pipeline(Readable.from(data, { objectMode: false }), stream);
@@ -248,9 +253,9 @@ function pgliteDatabase(db: PGliteLike): Database {
       db.transaction((tx) =>
         fn({
           query: async (text, params) => rowsOf(await tx.query(text, params)),
-          async copyIn(target, columns, data) {
+          async copyIn(target, columns, data, format) {
             // PGlite reads the data whole from one blob.
-            await tx.query(`COPY ${target} (${columns}) FROM '/dev/blob'`, [], { blob: new Blob([...data]) });
+            await tx.query(copySql(target, columns, `'/dev/blob'`, format), [], { blob: new Blob([...data]) });
           },
         }),
       ),

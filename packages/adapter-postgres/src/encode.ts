@@ -67,7 +67,7 @@ function arrayLiteral(items: readonly unknown[]): string {
 }
 
 /** Below this magnitude two decimals with at most two fraction digits never share a double. */
-const CENTS_EXACT_BELOW = 2 ** 40;
+export const CENTS_EXACT_BELOW = 2 ** 40;
 
 /**
  * `String(n)` for a finite number — its shortest round-trip decimal — built from integers when n

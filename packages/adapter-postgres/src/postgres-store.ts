@@ -6,8 +6,9 @@
  *   every mapped table and the keys' freshness state commit together. A batch the store cannot accept
  *   (duplicate identity, a value its column cannot hold, a missing key) is rejected before or
  *   inside that transaction, so nothing of it lands.
- * - **Set-based and change-skipping**: rows travel in bulk (COPY where the client can, `unnest`
- *   of text arrays otherwise). Into scopes that hold no rows they are loaded directly; otherwise
+ * - **Set-based and change-skipping**: rows travel in bulk (COPY where the client can — binary
+ *   format on PGlite where every column's type allows it, see `copy-binary.ts` — `unnest` of text
+ *   arrays otherwise). Into scopes that hold no rows they are loaded directly; otherwise
  *   they are staged, diffed against the stored rows in one join, and only the differences are
  *   written (see `tableStatements`), so a row whose values are unchanged is never rewritten.
  * - **Scope-local**: only the scopes in the batch are replaced; a scope's rows are deleted only by
@@ -42,7 +43,7 @@ import { identifierMessage, isIdentifier } from './identifiers.js';
 import { createLeaderLock } from './leader-lock.js';
 import { scopeLockKeys } from './lock-keys.js';
 import { LATEST_VERSION, SchemaVersionError, migrate, schemaVersion } from './migrations.js';
-import { arrayColumns, copyChunks, stageBatch, type StagedTable } from './stage.js';
+import { arrayColumns, binaryCopy, copyChunks, stageBatch, type StagedTable } from './stage.js';
 import { syncStateSql } from './sync-state.js';
 import {
   batchEmptySql,
@@ -239,8 +240,15 @@ export function createPostgresStore<D = unknown>(options: PostgresStoreOptions<D
     const sql = statements[index]!;
     const columns = t.plan.all.map((c) => c.q).join(', ');
     const load = async (into: string, unnestInsert: string) => {
-      if (copy) await tx.copyIn!(into, columns, copyChunks(t));
-      else await tx.query(unnestInsert, arrayColumns(t));
+      if (!copy) {
+        await tx.query(unnestInsert, arrayColumns(t));
+        return;
+      }
+      // PGlite parses in Node's own thread, so binary rows (no parsing) shorten the write; a
+      // server parses text while Node encodes the next chunk, so there the text stream stays.
+      const binary = db.kind === 'pglite' ? binaryCopy(t) : undefined;
+      if (binary) await tx.copyIn!(into, columns, binary, 'binary');
+      else await tx.copyIn!(into, columns, copyChunks(t));
     };
     if (empty) {
       if (t.rowCount > 0) await load(t.plan.target, sql.insertFromUnnest);

@@ -20,6 +20,7 @@
  * themselves rather than a concatenated identity string per row.
  */
 import { SyncError, errorMessage, type ScopeWrite } from '@tidesync/core';
+import { BINARY_HEADER, BINARY_TRAILER } from './copy-binary.js';
 import { CopyBuffer } from './copy-buffer.js';
 import { encodeValue, numberText } from './encode.js';
 import type { ColumnPlan, Row, TablePlan } from './table-mapping.js';
@@ -100,6 +101,53 @@ export function* copyChunks(t: StagedTable): Generator<Buffer> {
     }
   }
   if (out.length > 0) yield out.take();
+}
+
+/**
+ * The table's rows in COPY binary format (chunks of whole rows, header first, trailer last), or
+ * undefined when a value has no exact binary form (see `copy-binary.ts`): then the caller uses
+ * `copyChunks`. The rows get the same checks as in `copyChunks`, and the checks throw the same errors.
+ */
+export function binaryCopy(t: StagedTable): Buffer[] | undefined {
+  if (!t.plan.binaryCopy) return undefined;
+  const chunks: Buffer[] = [];
+  const out = new CopyBuffer(COPY_CHUNK_BYTES + 16 * 1024);
+  out.bytes(BINARY_HEADER);
+  const { plan } = t;
+  const fields = plan.all.length;
+  const keyTexts: string[] = new Array<string>(plan.keyCols.length);
+  for (const part of t.parts) {
+    const prefix = new CopyBuffer(256);
+    for (const [i, c] of plan.scopeCols.entries()) if (!c.binary!(prefix, part.scopeText[i])) return undefined;
+    const prefixBytes = prefix.take();
+    const keys = new KeySet(plan.keyCols.length);
+    let column: ColumnPlan | undefined;
+    try {
+      for (const row of part.rows) {
+        out.int16(fields);
+        out.bytes(prefixBytes);
+        for (let k = 0; k < plan.keyCols.length; k++) {
+          column = plan.keyCols[k]!;
+          const text = keyText(row, column);
+          keyTexts[k] = text;
+          if (!column.binary!(out, text)) return undefined;
+        }
+        if (!keys.add(keyTexts)) throw duplicate(plan, part.scope, keyTexts);
+        for (const c of plan.valueCols) {
+          column = c;
+          const value = row[c.name];
+          if (value === null || value === undefined) out.int32(-1);
+          else if (!c.binary!(out, value)) return undefined;
+        }
+        if (out.length >= COPY_CHUNK_BYTES) chunks.push(out.take());
+      }
+    } catch (err) {
+      throw rowError(err, plan, part.scope, column);
+    }
+  }
+  out.bytes(BINARY_TRAILER);
+  chunks.push(out.take());
+  return chunks;
 }
 
 /** The table's rows as one text array per column, for `unnest`. */

@@ -17,6 +17,7 @@
  */
 import { z } from 'zod';
 import { identifierMessage, isIdentifier, isTypeName, qualified, quoteIdent } from './identifiers.js';
+import { binaryEncoder, type BinaryEncoder } from './copy-binary.js';
 import { columnKind, type ColumnKind } from './encode.js';
 
 export type Row = Record<string, unknown>;
@@ -50,6 +51,10 @@ export interface ColumnPlan {
   /** An integer type: a string value is staged in canonical decimal form ('01' → '1'). */
   integer: boolean;
   read: ((value: unknown) => unknown) | undefined;
+  /** The type a staged text is cast to (see `castType`). */
+  cast: string;
+  /** The column's binary COPY encoder, where its type has a simple binary form (see `copy-binary.ts`). */
+  binary: BinaryEncoder | undefined;
 }
 
 export interface TablePlan {
@@ -68,6 +73,8 @@ export interface TablePlan {
    * and 1 in a `numeric` key, two spellings of one instant), so the database checks instead.
    */
   stagingKey: boolean;
+  /** Every column has a binary COPY encoder: the table may be COPYed in binary format. */
+  binaryCopy: boolean;
 }
 
 /** Key column types whose text, as staged, identifies the value exactly. */
@@ -127,7 +134,35 @@ export const tableMappingSchema = z
 
 function columnPlan(name: string, spec: ColumnSpec): ColumnPlan {
   const type = typeof spec === 'string' ? spec : spec.type;
-  return { name, q: quoteIdent(name), type, kind: columnKind(type), integer: INTEGER_TYPE.test(normalType(type)), read: typeof spec === 'string' ? undefined : spec.read };
+  return {
+    name,
+    q: quoteIdent(name),
+    type,
+    kind: columnKind(type),
+    cast: castType(type),
+    integer: INTEGER_TYPE.test(normalType(type)),
+    read: typeof spec === 'string' ? undefined : spec.read,
+    binary: binaryEncoder(normalType(type)),
+  };
+}
+
+const LIMITED = [
+  [/^(varchar|character varying)(\(\d+\))?$/, 'varchar'],
+  [/^(char|character|bpchar)(\(\d+\))?$/, 'bpchar'],
+  [/^(bit|varbit|bit varying)(\(\d+\))?$/, 'varbit'],
+] as const;
+
+/**
+ * The type a staged text is cast to in SQL (`unnest` staging, scope parameters). An explicit cast
+ * to a length-limited character or bit type cuts the value silently (`'abcdef'::varchar(3)` is
+ * `'abc'`), where COPY and INSERT reject it; so those types are cast to their unlimited form and
+ * the column's own limit applies when the value is stored (or, for a scope parameter, a value too
+ * long simply matches no stored row).
+ */
+export function castType(type: string): string {
+  const m = /^(.*?)((?:\[\d*\])*)$/.exec(normalType(type).replace(/\s*\(\s*(\d+)\s*\)/g, '($1)'))!;
+  for (const [pattern, unlimited] of LIMITED) if (pattern.test(m[1]!)) return `${unlimited}${m[2]}`;
+  return type;
 }
 
 export function planTable(schema: string, table: TableMapping): TablePlan {
@@ -140,7 +175,8 @@ export function planTable(schema: string, table: TableMapping): TablePlan {
     .filter((name) => !taken.has(name))
     .map(col);
   const stagingKey = keyCols.some((c) => !TEXT_EXACT.test(normalType(c.type)));
-  return { name: table.name, target: qualified(schema, table.name), scopeCols, keyCols, valueCols, all: [...scopeCols, ...keyCols, ...valueCols], stagingKey };
+  const all = [...scopeCols, ...keyCols, ...valueCols];
+  return { name: table.name, target: qualified(schema, table.name), scopeCols, keyCols, valueCols, all, stagingKey, binaryCopy: all.every((c) => c.binary) };
 }
 
 export function createTableSql(plan: TablePlan): string {
@@ -157,14 +193,14 @@ const equal = (cols: readonly ColumnPlan[], a: string, b: string) => cols.map((c
 /** The batch's scopes, as a row set: `$first..` are text arrays, one per scope column. */
 function fetchedScopes(plan: TablePlan, first = 1): string {
   const names = plan.scopeCols.map((_, i) => `c${i}`);
-  const casts = plan.scopeCols.map((c, i) => `u.c${i}::${c.type}`).join(', ');
+  const casts = plan.scopeCols.map((c, i) => `u.c${i}::${c.cast}`).join(', ');
   const arrays = plan.scopeCols.map((_, i) => `$${first + i}::text[]`).join(', ');
   return `SELECT ${casts} FROM unnest(${arrays}) AS u(${names.join(', ')})`;
 }
 
 /** Staged rows from text arrays `$first..`, one per column, cast back to the column types. */
 function unnestSource(plan: TablePlan, first: number): string {
-  const casts = plan.all.map((c, i) => `u.c${i}::${c.type} AS ${c.q}`).join(', ');
+  const casts = plan.all.map((c, i) => `u.c${i}::${c.cast} AS ${c.q}`).join(', ');
   const arrays = plan.all.map((_, i) => `$${first + i}::text[]`).join(', ');
   return `SELECT ${casts} FROM unnest(${arrays}) AS u(${plan.all.map((_, i) => `c${i}`).join(', ')})`;
 }
@@ -289,6 +325,6 @@ function shortHash(text: string): string {
 }
 
 export function readScopeSql(plan: TablePlan): string {
-  const where = plan.scopeCols.map((c, i) => `${c.q} = $${i + 1}::text::${c.type}`).join(' AND ');
+  const where = plan.scopeCols.map((c, i) => `${c.q} = $${i + 1}::text::${c.cast}`).join(' AND ');
   return `SELECT ${columnList([...plan.keyCols, ...plan.valueCols])} FROM ${plan.target} WHERE ${where}`;
 }

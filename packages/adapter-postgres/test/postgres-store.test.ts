@@ -235,6 +235,41 @@ describe.each(backends.flatMap((b) => methods.map((m) => [`${b.name}, ${m} stagi
     }
   });
 
+  it('rejects a value longer than its character or bit column allows, on every path, and keeps what was stored', async () => {
+    const schema = randomSchema();
+    const table: TableMapping = {
+      name: 'codes',
+      columns: { shop: 'varchar(5)', id: 'integer', code: 'varchar(4)', flag: 'char(2)', tags: 'varchar(3)[]', mask: 'bit(4)' },
+      key: ['id'],
+      scope: ['shop'],
+    };
+    const store = createPostgresStore<Record<string, unknown>[]>({ client: await backend.client(), schema, tables: [table], autoMigrate: true, staging });
+    const admin = await backend.admin();
+    const put = (scope: string, data: Record<string, unknown>[]) => store.write({ scopes: [{ key: `k:${scope}`, scope, job: 'j', data, fetchedAt: 1 }] });
+    const good = { id: 1, code: 'abcd', flag: 'x ', tags: ['abc'], mask: '1010' };
+    try {
+      expect(await put('north', [good])).toMatchObject({ inserted: 1 });
+      // An explicit cast (`'abcde'::varchar(4)`) would cut each of these to fit; they must fail instead.
+      for (const bad of [{ code: 'abcde' }, { flag: 'xyz' }, { tags: ['abcd'] }, { mask: '10101' }]) {
+        for (const scope of ['north', 'south']) {
+          const err = await put(scope, [{ ...good, ...bad }]).catch((e: unknown) => e);
+          expect(err, JSON.stringify(bad)).toBeInstanceOf(SyncError);
+          expect((err as Error).message).toMatch(/too long for type|does not match type bit\(4\)/);
+        }
+      }
+      // Trailing spaces beyond a char(n) are dropped, as PostgreSQL's input does.
+      expect(await put('north', [{ ...good, flag: 'x   ' }])).toMatchObject({ unchanged: 1 });
+      // A scope value too long for its column is rejected too, never cut to another scope's name.
+      expect(await put('north2', [good]).catch((e: unknown) => e)).toBeInstanceOf(SyncError);
+      expect(await store.readScope('north2')).toEqual([]);
+      expect(await store.readScope('north')).toEqual([{ id: 1, code: 'abcd', flag: 'x ', tags: ['abc'], mask: '1010' }]);
+      expect(await store.readScope('south')).toEqual([]);
+    } finally {
+      await store.close();
+      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    }
+  });
+
   it('stores text with quotes, semicolons, tabs, newlines and backslashes verbatim', withStore(async (store) => {
     const nasty = `it's "quoted"; DROP TABLE x; --\ttab\nline\r\\N \\ {a,b} NULL é`;
     await write(store, { 'p1:2026-11-28': [{ time: nasty, left: 1, prices: { [nasty]: 1.5 } }] });
