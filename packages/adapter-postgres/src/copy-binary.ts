@@ -143,6 +143,19 @@ function writeCents(out: CopyBuffer, cents: number): void {
   const abs = Math.abs(cents);
   const frac = abs % 100;
   let whole = (abs - frac) / 100;
+  const scale = frac === 0 ? 0 : frac % 10 === 0 ? 1 : 2;
+  if (whole < 10_000) {
+    // Most prices: at most one base-10000 digit either side of the point, written directly.
+    const n = (whole > 0 ? 1 : 0) + (frac > 0 ? 1 : 0);
+    out.int32(8 + 2 * n);
+    out.int16(n);
+    out.int16(whole > 0 || n === 0 ? 0 : -1);
+    out.int16(cents < 0 && n > 0 ? 0x4000 : 0);
+    out.int16(scale);
+    if (whole > 0) out.int16(whole);
+    if (frac > 0) out.int16(frac * 100);
+    return;
+  }
   const groups: number[] = [];
   while (whole > 0) {
     groups.push(whole % 10_000);
@@ -152,7 +165,7 @@ function writeCents(out: CopyBuffer, cents: number): void {
   const weight = digits.length - 1;
   // The fraction's first base-10000 digit: .05 → 0500, .5 → 5000.
   if (frac > 0) digits.push(frac * 100);
-  writeNumeric(out, cents < 0, digits, weight, frac === 0 ? 0 : frac % 10 === 0 ? 1 : 2);
+  writeNumeric(out, cents < 0, digits, weight, scale);
 }
 
 /** Base-10000 `digits` with the weight of the first, leading and trailing zero digits dropped. */

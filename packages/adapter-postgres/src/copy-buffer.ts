@@ -128,9 +128,18 @@ export class CopyBuffer {
 
   /** Bytes already in COPY form (a scope's prefix, computed once). */
   bytes(src: Uint8Array): void {
-    this.reserve(src.length);
-    this.buf.set(src, this.pos);
-    this.pos += src.length;
+    const n = src.length;
+    this.reserve(n);
+    // A scope's prefix, once per row, is a few bytes: a loop beats set()'s fixed cost there.
+    if (n <= 32) {
+      const b = this.buf;
+      let p = this.pos;
+      for (let i = 0; i < n; i++) b[p++] = src[i]!;
+      this.pos = p;
+    } else {
+      this.buf.set(src, this.pos);
+      this.pos += n;
+    }
   }
 
   /** One byte: a tab between fields, a newline after a row. */

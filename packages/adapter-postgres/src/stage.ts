@@ -88,7 +88,7 @@ export function* copyChunks(t: StagedTable): Generator<Buffer> {
   const out = new CopyBuffer(COPY_CHUNK_BYTES + 16 * 1024);
   for (const part of t.parts) {
     // Duplicate keys are checked over the whole scope, which may span chunks.
-    const keys = new KeySet(t.plan.keyCols.length);
+    const keys = new KeyCheck(t.plan, part.rows);
     const prefix = new CopyBuffer(256);
     part.scopeText.forEach((text, i) => {
       if (i > 0) prefix.byte(TAB);
@@ -120,7 +120,7 @@ export function binaryCopy(t: StagedTable): Buffer[] | undefined {
     const prefix = new CopyBuffer(256);
     for (const [i, c] of plan.scopeCols.entries()) if (!c.binary!(prefix, part.scopeText[i])) return undefined;
     const prefixBytes = prefix.take();
-    const keys = new KeySet(plan.keyCols.length);
+    const keys = new KeyCheck(plan, part.rows);
     let column: ColumnPlan | undefined;
     try {
       for (const row of part.rows) {
@@ -171,7 +171,7 @@ function scopeTexts(plan: TablePlan, values: Record<string, unknown>, scope: str
 }
 
 /** Appends COPY rows of `part.rows` from `from` on until `out` holds a chunk's worth; returns where it stopped. */
-function copyLines(plan: TablePlan, part: StagedScope, prefix: Uint8Array, keys: KeySet, from: number, out: CopyBuffer): number {
+function copyLines(plan: TablePlan, part: StagedScope, prefix: Uint8Array, keys: KeyCheck, from: number, out: CopyBuffer): number {
   const { rows, scope } = part;
   const keyTexts: string[] = new Array<string>(plan.keyCols.length);
   let column: ColumnPlan | undefined;
@@ -216,7 +216,7 @@ function arrayRows(plan: TablePlan, part: StagedScope, columns: (string | null)[
   const { rows, scope, scopeText } = part;
   const nScope = scopeText.length;
   const nKey = plan.keyCols.length;
-  const keys = new KeySet(nKey);
+  const keys = new KeyCheck(plan, rows);
   const keyTexts: string[] = new Array<string>(nKey);
   let column: ColumnPlan | undefined;
   try {
@@ -261,6 +261,54 @@ const duplicate = (plan: TablePlan, scope: string, keyTexts: readonly string[]) 
 function rowError(err: unknown, plan: TablePlan, scope: string, column: ColumnPlan | undefined): SyncError {
   if (err instanceof SyncError) return err;
   return new SyncError('STORE_FAILED', `scope ${scope}: ${plan.name}.${column?.name ?? '?'}: ${errorMessage(err)}`);
+}
+
+/**
+ * Refuses a key tuple seen before in one scope; `add` is called once per row, in row order. Rows
+ * usually arrive in key order (a partner lists slots by time): while every tuple is greater than
+ * the one before, none can repeat, and one comparison per row decides — no set, no garbage. The
+ * first row out of order builds a `KeySet` of the tuples so far (their texts computed again from
+ * the rows), which decides from then on.
+ */
+class KeyCheck {
+  private readonly previous: string[];
+  private count = 0;
+  private set: KeySet | undefined;
+
+  constructor(
+    private readonly plan: TablePlan,
+    private readonly rows: readonly Row[],
+  ) {
+    this.previous = new Array<string>(plan.keyCols.length);
+  }
+
+  /** Records the row's key tuple; false when the scope had it already. */
+  add(texts: readonly string[]): boolean {
+    if (this.set) return this.set.add(texts);
+    const n = texts.length;
+    if (this.count > 0) {
+      let k = 0;
+      while (k < n && texts[k] === this.previous[k]) k++;
+      if (k === n) return false;
+      if (texts[k]! < this.previous[k]!) {
+        this.set = this.replay();
+        return this.set.add(texts);
+      }
+    }
+    for (let j = 0; j < n; j++) this.previous[j] = texts[j]!;
+    this.count++;
+    return true;
+  }
+
+  private replay(): KeySet {
+    const set = new KeySet(this.plan.keyCols.length);
+    const texts = new Array<string>(this.plan.keyCols.length);
+    for (let i = 0; i < this.count; i++) {
+      for (let k = 0; k < texts.length; k++) texts[k] = keyText(this.rows[i]!, this.plan.keyCols[k]!);
+      set.add(texts);
+    }
+    return set;
+  }
 }
 
 /**

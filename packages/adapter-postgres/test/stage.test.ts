@@ -1,6 +1,6 @@
 import { SyncError } from '@tidesync/core';
 import { describe, expect, it } from 'vitest';
-import { copyChunks, stageBatch } from '../src/stage.js';
+import { arrayColumns, binaryCopy, copyChunks, stageBatch } from '../src/stage.js';
 import { planTable, type TableMapping } from '../src/table-mapping.js';
 
 const table = (key: string[]): TableMapping => ({ name: 't', columns: { scope: 'text', a: 'text', b: 'text', c: 'integer', v: 'numeric' }, key, scope: ['scope'] });
@@ -34,5 +34,44 @@ describe('COPY staging: duplicate keys within a scope', () => {
 
   it('writes scope, key and value columns in order, tab-separated, \\N for null', () => {
     expect(encode(['a'], [{ a: 'p', b: null, c: 3, v: 12.5 }])).toBe('x\tp\t\\N\t3\t12.5\n');
+  });
+});
+
+describe('duplicate keys: rows in key order and out of it, on every encoder', () => {
+  const plan = planTable('s', { name: 't', columns: { scope: 'text', a: 'text', b: 'integer', v: 'numeric' }, key: ['a', 'b'], scope: ['scope'] });
+  const staged = (rows: Record<string, unknown>[]) =>
+    stageBatch([plan], { toRows: (data) => data as Record<string, unknown>[], scopeValues: (scope) => ({ scope }) }, [
+      { key: 'k', scope: 'x', job: 'j', data: rows, fetchedAt: 1 },
+    ])[0]!;
+  const encoders = {
+    'COPY text': (rows: Record<string, unknown>[]) => [...copyChunks(staged(rows))],
+    'COPY binary': (rows: Record<string, unknown>[]) => binaryCopy(staged(rows)),
+    unnest: (rows: Record<string, unknown>[]) => arrayColumns(staged(rows)),
+  };
+  const row = (a: string, b: number) => ({ a, b, v: 1 });
+  const refused = (encode: (rows: Record<string, unknown>[]) => unknown, rows: Record<string, unknown>[]) => {
+    try {
+      encode(rows);
+    } catch (err) {
+      expect(err).toBeInstanceOf(SyncError);
+      expect((err as SyncError).code).toBe('STORE_CONFLICT');
+      return (err as Error).message;
+    }
+    return undefined;
+  };
+
+  it.each(Object.entries(encoders))('%s: accepts distinct keys in any order, refuses a repeat wherever it falls', (_name, encode) => {
+    const ordered = [row('a', 1), row('a', 2), row('b', 1), row('b', 10), row('c', 0)];
+    expect(refused(encode, ordered)).toBeUndefined();
+    expect(refused(encode, [...ordered].reverse())).toBeUndefined();
+    expect(refused(encode, [ordered[2]!, ordered[0]!, ordered[4]!, ordered[1]!, ordered[3]!])).toBeUndefined();
+    // Next to its twin, in order.
+    expect(refused(encode, [...ordered.slice(0, 3), row('b', 1), ...ordered.slice(3)])).toMatch(/key \(b, 1\)/);
+    // After the order breaks: the twin came before the break.
+    expect(refused(encode, [...ordered, row('a', 5), row('a', 2)])).toMatch(/key \(a, 2\)/);
+    // The break itself is the repeat of an earlier row.
+    expect(refused(encode, [...ordered, row('a', 1)])).toMatch(/key \(a, 1\)/);
+    // Equal in the first column only, or the last only: distinct.
+    expect(refused(encode, [row('a', 1), row('a', 2), row('b', 2), row('b', 1)])).toBeUndefined();
   });
 });
