@@ -207,14 +207,19 @@ const dateField: BinaryEncoder = (out, value) => {
 };
 
 const booleanField: BinaryEncoder = (out, value) => {
-  if (typeof value !== 'boolean') return false;
+  // `'true'`/`'false'`: how a boolean key or scope value reaches the encoder (as its text).
+  const b = value === true || value === 'true' ? 1 : value === false || value === 'false' ? 0 : -1;
+  if (b < 0) return false;
   out.int32(1);
-  out.byte(value ? 1 : 0);
+  out.byte(b);
   return true;
 };
 
 /** A finite double, bit for bit: the text path's shortest round-trip text parses back to the same double. */
 const float8Field: BinaryEncoder = (out, value) => {
+  // A key or scope value arrives as its text; one that is a number's own shortest text parses
+  // (here and in PostgreSQL, both correctly rounded) to that number.
+  if (typeof value === 'string' && value !== '' && String(Number(value)) === value) value = Number(value);
   if (typeof value !== 'number' || !Number.isFinite(value)) return false;
   out.int32(8);
   out.float64(value === 0 ? 0 : value); // -0 as 0: the text path writes it as "0"

@@ -38,6 +38,7 @@ import {
 } from '@tidesync/core';
 import { z } from 'zod';
 import { createDatabase, loadPgCopyStreams, redactConnectionString, type Database, type Queryable, type Tx } from './database.js';
+import { castType, domainLimit, fitText } from './column-types.js';
 import { encodeValue } from './encode.js';
 import { identifierMessage, isIdentifier } from './identifiers.js';
 import { createLeaderLock } from './leader-lock.js';
@@ -163,7 +164,9 @@ export function createPostgresStore<D = unknown>(options: PostgresStoreOptions<D
   const plans = o.tables.map((t) => planTable(schema, t as TableMapping));
   const planByName = new Map(plans.map((p) => [p.name, p]));
   const statements = plans.map((p, i) => tableStatements(p, i));
-  const emptySql = batchEmptySql(plans);
+  let emptySql = batchEmptySql(plans);
+  /** Per table: COPY in binary format on PGlite (decided in `verifyTables`). */
+  const binaryTables = plans.map(() => false);
   const toRows = (o.rows ?? ((data: unknown) => data)) as (data: unknown, scope: string) => Row[] | Record<string, Row[]>;
   const scopeValues =
     o.scopeValues ??
@@ -207,20 +210,55 @@ export function createPostgresStore<D = unknown>(options: PostgresStoreOptions<D
     }
   }
 
-  /** A mapping that names columns the table lacks would fail at the first write; fail at init instead, naming each. */
+  /**
+   * Checks the mapped tables against the catalog, once, at init:
+   * - a mapping that names columns the table lacks would fail at the first write; fail here, naming each;
+   * - binary COPY is used for a table only where every column's type is the declared one: binary
+   *   data is read with the real column's reader, so a column declared `double precision` but
+   *   created `bigint` would load garbage (text COPY converts, as it always did);
+   * - a column declared with a domain over a length-limited character or bit type gets that limit
+   *   (see `column-types.ts`), so its values are never cut by a cast.
+   */
   async function verifyTables(): Promise<void> {
-    const { rows } = await db.query<{ table_name: string; column_name: string }>(
-      `SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = ANY($2::text[])`,
+    const { rows } = await db.query<{ table_name: string; column_name: string; type_oid: number }>(
+      `SELECT c.relname AS table_name, a.attname AS column_name, a.atttypid::int AS type_oid
+         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = $1 AND c.relname = ANY($2::text[]) AND a.attnum > 0 AND NOT a.attisdropped`,
       [schema, plans.map((p) => p.name)],
     );
-    const present = new Set(rows.map((r) => `${r.table_name}.${r.column_name}`));
+    const actual = new Map(rows.map((r) => [`${r.table_name}.${r.column_name}`, Number(r.type_oid)]));
     const tables = new Set(rows.map((r) => r.table_name));
     const issues: ConfigIssue[] = [];
     plans.forEach((p, i) => {
       if (!tables.has(p.name)) issues.push({ path: `tables.${i}`, message: `table ${schema}.${p.name} does not exist (run migrate() with createTables, or create it)` });
-      else for (const c of p.all) if (!present.has(`${p.name}.${c.name}`)) issues.push({ path: `tables.${i}.columns.${c.name}`, message: `column missing in ${schema}.${p.name}` });
+      else for (const c of p.all) if (!actual.has(`${p.name}.${c.name}`)) issues.push({ path: `tables.${i}.columns.${c.name}`, message: `column missing in ${schema}.${p.name}` });
     });
     if (issues.length > 0) throw new SyncConfigError('postgres store tables', issues);
+
+    const declaredTypes = [...new Set(plans.flatMap((p) => p.all.map((c) => c.type)))];
+    const { rows: types } = await db.query<{ type: string; oid: number | null; base: string | null; typmod: number | null }>(
+      `SELECT d.type, t.oid::int AS oid, b.typname AS base, t.typtypmod AS typmod
+         FROM unnest($1::text[]) AS d(type) LEFT JOIN pg_type t ON t.oid = to_regtype(d.type)
+         LEFT JOIN pg_type b ON b.oid = t.typbasetype AND t.typtype = 'd'`,
+      [declaredTypes],
+    );
+    const declared = new Map(types.map((t) => [t.type, t]));
+    let refined = false;
+    plans.forEach((p, i) => {
+      binaryTables[i] = p.binaryCopy && p.all.every((c) => declared.get(c.type)?.oid != null && Number(declared.get(c.type)!.oid) === actual.get(`${p.name}.${c.name}`));
+      for (const c of p.all) {
+        const t = declared.get(c.type);
+        const limit = !c.limit && t?.base ? domainLimit(t.base, Number(t.typmod)) : undefined;
+        if (!limit) continue;
+        c.limit = limit;
+        c.cast = castType(c.type, limit);
+        refined = true;
+      }
+    });
+    if (refined) {
+      plans.forEach((p, i) => (statements[i] = tableStatements(p, i)));
+      emptySql = batchEmptySql(plans);
+    }
   }
 
   let method: Promise<'copy' | 'unnest'> | undefined;
@@ -246,7 +284,7 @@ export function createPostgresStore<D = unknown>(options: PostgresStoreOptions<D
       }
       // PGlite parses in Node's own thread, so binary rows (no parsing) shorten the write; a
       // server parses text while Node encodes the next chunk, so there the text stream stays.
-      const binary = db.kind === 'pglite' ? binaryCopy(t) : undefined;
+      const binary = db.kind === 'pglite' && binaryTables[index] ? binaryCopy(t) : undefined;
       if (binary) await tx.copyIn!(into, columns, binary, 'binary');
       else await tx.copyIn!(into, columns, copyChunks(t));
     };
@@ -344,7 +382,14 @@ export function createPostgresStore<D = unknown>(options: PostgresStoreOptions<D
       const plan = readOptions.table === undefined ? plans[0]! : planByName.get(readOptions.table);
       if (!plan) throw new SyncError('STORE_FAILED', `no mapped table named ${readOptions.table}`);
       const values = scopeValues(scope);
-      const params = plan.scopeCols.map((c) => encodeValue(values[c.name], c.kind));
+      const params: (string | null)[] = [];
+      for (const c of plan.scopeCols) {
+        const text = encodeValue(values[c.name], c.kind);
+        const fitted = text !== null && c.limit ? fitText(text, c.limit) : text;
+        // A scope value its column cannot hold names no stored scope.
+        if (fitted === undefined) return [];
+        params.push(fitted);
+      }
       const { rows } = await db.query<Row>(readScopeSql(plan), params);
       const parsers = [...plan.keyCols, ...plan.valueCols].filter((c) => c.read);
       if (parsers.length > 0) for (const row of rows) for (const c of parsers) row[c.name] = c.read!(row[c.name]);

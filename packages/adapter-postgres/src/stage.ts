@@ -20,6 +20,7 @@
  * themselves rather than a concatenated identity string per row.
  */
 import { SyncError, errorMessage, type ScopeWrite } from '@tidesync/core';
+import { fitText } from './column-types.js';
 import { BINARY_HEADER, BINARY_TRAILER } from './copy-binary.js';
 import { CopyBuffer } from './copy-buffer.js';
 import { encodeValue, numberText } from './encode.js';
@@ -166,7 +167,11 @@ function scopeTexts(plan: TablePlan, values: Record<string, unknown>, scope: str
       throw new SyncError('STORE_FAILED', `scope ${scope}: scope column ${c.name}: ${errorMessage(err)}`);
     }
     if (text === null) throw new SyncError('STORE_FAILED', `scope ${scope}: scopeValues gave no value for ${plan.name}.${c.name}`);
-    return text;
+    if (!c.limit) return text;
+    // Compared with stored scopes before it is stored: fitted to the column as storing it would.
+    const fitted = fitText(text, c.limit);
+    if (fitted === undefined) throw new SyncError('STORE_FAILED', `scope ${scope}: scope column ${plan.name}.${c.name}: "${text}" does not fit type ${c.type}`);
+    return fitted;
   });
 }
 
@@ -248,7 +253,9 @@ function keyText(row: Row, c: ColumnPlan): string {
   if (c.integer && typeof value === 'string' && CANONICAL_INTEGER_NOT.test(value) && INTEGER_TEXT.test(value)) return BigInt(value.trim()).toString();
   const text = encodeValue(value, c.kind);
   if (text === null) throw new Error('no value for a key column');
-  return text;
+  // As it will be stored ('abc ' in a varchar(3) is 'abc'), so the duplicate check sees one key;
+  // a text the column cannot hold goes as it is, for the database to reject.
+  return c.limit ? (fitText(text, c.limit) ?? text) : text;
 }
 
 const INTEGER_TEXT = /^\s*[+-]?\d+\s*$/;

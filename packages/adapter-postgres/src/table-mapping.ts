@@ -18,6 +18,7 @@
 import { z } from 'zod';
 import { identifierMessage, isIdentifier, isTypeName, qualified, quoteIdent } from './identifiers.js';
 import { binaryEncoder, type BinaryEncoder } from './copy-binary.js';
+import { castType, lengthLimit, normalType, type LengthLimit } from './column-types.js';
 import { columnKind, type ColumnKind } from './encode.js';
 
 export type Row = Record<string, unknown>;
@@ -51,7 +52,12 @@ export interface ColumnPlan {
   /** An integer type: a string value is staged in canonical decimal form ('01' → '1'). */
   integer: boolean;
   read: ((value: unknown) => unknown) | undefined;
-  /** The type a staged text is cast to (see `castType`). */
+  /**
+   * The length limit of a character or bit type (see `column-types.ts`), and the type staged text
+   * is cast to. Set from the declared type; for a domain, from the catalog when the store
+   * initialises (the only fields of a plan that change after it is built).
+   */
+  limit: LengthLimit | undefined;
   cast: string;
   /** The column's binary COPY encoder, where its type has a simple binary form (see `copy-binary.ts`). */
   binary: BinaryEncoder | undefined;
@@ -82,7 +88,6 @@ const TEXT_EXACT = /^(text|varchar|character varying|smallint|integer|int|int2|i
 /** Integer key types: a string value is staged in canonical decimal form. */
 export const INTEGER_TYPE = /^(smallint|integer|int|int2|int4|bigint|int8)$/;
 
-const normalType = (type: string) => type.trim().toLowerCase().replace(/\s+/g, ' ');
 
 export const DEFAULT_SCOPE_COLUMN = 'scope';
 export const RESERVED_PREFIX = 'tidesync_';
@@ -134,35 +139,18 @@ export const tableMappingSchema = z
 
 function columnPlan(name: string, spec: ColumnSpec): ColumnPlan {
   const type = typeof spec === 'string' ? spec : spec.type;
+  const limit = lengthLimit(type);
   return {
     name,
     q: quoteIdent(name),
     type,
     kind: columnKind(type),
-    cast: castType(type),
+    limit,
+    cast: castType(type, limit),
     integer: INTEGER_TYPE.test(normalType(type)),
     read: typeof spec === 'string' ? undefined : spec.read,
     binary: binaryEncoder(normalType(type)),
   };
-}
-
-const LIMITED = [
-  [/^(varchar|character varying)(\(\d+\))?$/, 'varchar'],
-  [/^(char|character|bpchar)(\(\d+\))?$/, 'bpchar'],
-  [/^(bit|varbit|bit varying)(\(\d+\))?$/, 'varbit'],
-] as const;
-
-/**
- * The type a staged text is cast to in SQL (`unnest` staging, scope parameters). An explicit cast
- * to a length-limited character or bit type cuts the value silently (`'abcdef'::varchar(3)` is
- * `'abc'`), where COPY and INSERT reject it; so those types are cast to their unlimited form and
- * the column's own limit applies when the value is stored (or, for a scope parameter, a value too
- * long simply matches no stored row).
- */
-export function castType(type: string): string {
-  const m = /^(.*?)((?:\[\d*\])*)$/.exec(normalType(type).replace(/\s*\(\s*(\d+)\s*\)/g, '($1)'))!;
-  for (const [pattern, unlimited] of LIMITED) if (pattern.test(m[1]!)) return `${unlimited}${m[2]}`;
-  return type;
 }
 
 export function planTable(schema: string, table: TableMapping): TablePlan {
@@ -193,7 +181,9 @@ const equal = (cols: readonly ColumnPlan[], a: string, b: string) => cols.map((c
 /** The batch's scopes, as a row set: `$first..` are text arrays, one per scope column. */
 function fetchedScopes(plan: TablePlan, first = 1): string {
   const names = plan.scopeCols.map((_, i) => `c${i}`);
-  const casts = plan.scopeCols.map((c, i) => `u.c${i}::${c.cast}`).join(', ');
+  // Scope texts are fitted to their columns before they get here (`fitText`): a cast to the
+  // declared type cannot cut them, and comparing in that type lets the primary key serve.
+  const casts = plan.scopeCols.map((c, i) => `u.c${i}::${c.type}`).join(', ');
   const arrays = plan.scopeCols.map((_, i) => `$${first + i}::text[]`).join(', ');
   return `SELECT ${casts} FROM unnest(${arrays}) AS u(${names.join(', ')})`;
 }
@@ -325,6 +315,6 @@ function shortHash(text: string): string {
 }
 
 export function readScopeSql(plan: TablePlan): string {
-  const where = plan.scopeCols.map((c, i) => `${c.q} = $${i + 1}::text::${c.cast}`).join(' AND ');
+  const where = plan.scopeCols.map((c, i) => `${c.q} = $${i + 1}::text::${c.type}`).join(' AND ');
   return `SELECT ${columnList([...plan.keyCols, ...plan.valueCols])} FROM ${plan.target} WHERE ${where}`;
 }

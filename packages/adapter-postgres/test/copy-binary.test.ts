@@ -182,6 +182,58 @@ describe('binary COPY on PGlite', () => {
   });
 });
 
+describe('binary COPY on PGlite: declared and real column types', () => {
+  it.each([
+    ['double precision', 'bigint', 2],
+    ['bigint', 'double precision', 1],
+    ['integer', 'real', 1],
+    ['numeric', 'double precision', '0.00'],
+    ['integer', 'bigint', 5],
+    ['bigint', 'integer', 6],
+  ])('declared %s, created %s: the table goes as text and %j is stored as it is', async (declared, actual, value) => {
+    const db = await sharedPGlite();
+    const { client, copies } = recording(db);
+    const schema = randomSchema();
+    await db.exec(`CREATE SCHEMA "${schema}"; CREATE TABLE "${schema}".m (scope text NOT NULL, id integer NOT NULL, v ${actual}, PRIMARY KEY (scope, id))`);
+    const store = createPostgresStore<Row[]>({ client, schema, tables: [{ name: 'm', columns: { id: 'integer', v: declared }, key: ['id'] }], autoMigrate: true, createTables: false });
+    try {
+      const put = (data: Row[], fetchedAt: number) => store.write({ scopes: [{ key: 'k', scope: 's', job: 'j', data, fetchedAt }] });
+      await put([{ id: 1, v: value }], 1);
+      await put([{ id: 1, v: value }, { id: 2, v: value }], 2);
+      expect(copies.some((c) => c.includes('binary'))).toBe(false);
+      const { rows } = await db.query<{ v: string; expected: string }>(`SELECT v::text AS v, $1::${actual}::text AS expected FROM "${schema}".m ORDER BY id`, [String(value)]);
+      expect(rows).toHaveLength(2);
+      for (const r of rows) expect(r.v).toBe(r.expected);
+    } finally {
+      await store.close();
+      await db.exec(`DROP SCHEMA "${schema}" CASCADE`);
+    }
+  });
+
+  it('goes binary where the created types are the declared ones, spelt differently', async () => {
+    const db = await sharedPGlite();
+    const { client, copies } = recording(db);
+    const schema = randomSchema();
+    await db.exec(`CREATE SCHEMA "${schema}"; CREATE TABLE "${schema}".m (scope text NOT NULL, id int4 NOT NULL, v float8, c character varying(9), b bool, PRIMARY KEY (scope, id))`);
+    const store = createPostgresStore<Row[]>({
+      client,
+      schema,
+      tables: [{ name: 'm', columns: { id: 'INTEGER', v: 'double precision', c: 'VARCHAR (9)', b: 'boolean' }, key: ['id'] }],
+      autoMigrate: true,
+      createTables: false,
+    });
+    try {
+      await store.write({ scopes: [{ key: 'k', scope: 's', job: 'j', data: [{ id: 1, v: 0.5, c: 'x', b: true }], fetchedAt: 1 }] });
+      expect(copies).toHaveLength(1);
+      expect(copies[0]).toMatch(/\(FORMAT binary\)$/);
+      expect(await store.readScope('s')).toEqual([{ id: 1, v: 0.5, c: 'x', b: true }]);
+    } finally {
+      await store.close();
+      await db.exec(`DROP SCHEMA "${schema}" CASCADE`);
+    }
+  });
+});
+
 describe('binary encoders', () => {
   const encodes = (type: string, value: unknown) => binaryEncoder(type)!(new CopyBuffer(), value);
 
@@ -203,10 +255,12 @@ describe('binary encoders', () => {
     ['date', '0000-01-01'],
     ['date', '2026-1-1'],
     ['date', new Date()],
-    ['boolean', 'true'],
+    ['boolean', 'yes'],
+    ['boolean', 't'],
     ['boolean', 1],
     ['double precision', Number.NaN],
-    ['double precision', '0.1'],
+    ['double precision', '0.10'],
+    ['double precision', '1e400'],
     ['text', { a: 1 }],
     ['text', new Date()],
     ['text', Number.NaN],

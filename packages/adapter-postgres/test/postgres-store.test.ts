@@ -239,18 +239,18 @@ describe.each(backends.flatMap((b) => methods.map((m) => [`${b.name}, ${m} stagi
     const schema = randomSchema();
     const table: TableMapping = {
       name: 'codes',
-      columns: { shop: 'varchar(5)', id: 'integer', code: 'varchar(4)', flag: 'char(2)', tags: 'varchar(3)[]', mask: 'bit(4)' },
+      columns: { shop: 'varchar(5)', id: 'integer', code: 'varchar(4)', flag: 'char(2)', tags: 'varchar(3)[]', mask: 'bit(4)', nat: 'national character varying (3)' },
       key: ['id'],
       scope: ['shop'],
     };
     const store = createPostgresStore<Record<string, unknown>[]>({ client: await backend.client(), schema, tables: [table], autoMigrate: true, staging });
     const admin = await backend.admin();
     const put = (scope: string, data: Record<string, unknown>[]) => store.write({ scopes: [{ key: `k:${scope}`, scope, job: 'j', data, fetchedAt: 1 }] });
-    const good = { id: 1, code: 'abcd', flag: 'x ', tags: ['abc'], mask: '1010' };
+    const good = { id: 1, code: 'abcd', flag: 'x ', tags: ['abc'], mask: '1010', nat: 'abc' };
     try {
       expect(await put('north', [good])).toMatchObject({ inserted: 1 });
       // An explicit cast (`'abcde'::varchar(4)`) would cut each of these to fit; they must fail instead.
-      for (const bad of [{ code: 'abcde' }, { flag: 'xyz' }, { tags: ['abcd'] }, { mask: '10101' }]) {
+      for (const bad of [{ code: 'abcde' }, { flag: 'xyz' }, { tags: ['abcd'] }, { mask: '10101' }, { nat: 'abcd' }]) {
         for (const scope of ['north', 'south']) {
           const err = await put(scope, [{ ...good, ...bad }]).catch((e: unknown) => e);
           expect(err, JSON.stringify(bad)).toBeInstanceOf(SyncError);
@@ -262,11 +262,62 @@ describe.each(backends.flatMap((b) => methods.map((m) => [`${b.name}, ${m} stagi
       // A scope value too long for its column is rejected too, never cut to another scope's name.
       expect(await put('north2', [good]).catch((e: unknown) => e)).toBeInstanceOf(SyncError);
       expect(await store.readScope('north2')).toEqual([]);
-      expect(await store.readScope('north')).toEqual([{ id: 1, code: 'abcd', flag: 'x ', tags: ['abc'], mask: '1010' }]);
+      expect(await store.readScope('north')).toEqual([{ id: 1, code: 'abcd', flag: 'x ', tags: ['abc'], mask: '1010', nat: 'abc' }]);
       expect(await store.readScope('south')).toEqual([]);
+      // Spaces past the limit are dropped when stored, so 'north  ' is scope 'north', read and written.
+      expect(await store.readScope('north  ')).toHaveLength(1);
+      expect(await put('north  ', [{ ...good, code: 'dcba' }])).toEqual({ inserted: 0, updated: 1, unchanged: 0, deleted: 0 });
+      expect(await store.readScope('north')).toMatchObject([{ code: 'dcba' }]);
     } finally {
       await store.close();
       await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    }
+  });
+
+  it('a varchar key is compared as stored: "abc" and "abc " in a varchar(3) are one key', async () => {
+    const schema = randomSchema();
+    const table: TableMapping = { name: 'codes', columns: { id: 'varchar(3)', v: 'text' }, key: ['id'] };
+    const store = createPostgresStore<Record<string, unknown>[]>({ client: await backend.client(), schema, tables: [table], autoMigrate: true, staging });
+    const admin = await backend.admin();
+    const put = (scope: string, data: Record<string, unknown>[]) => store.write({ scopes: [{ key: `k:${scope}`, scope, job: 'j', data, fetchedAt: 1 }] });
+    try {
+      await put('held', [{ id: 'abc', v: 'a' }]);
+      for (const scope of ['held', 'empty']) {
+        const err = await put(scope, [{ id: 'abc', v: 'b' }, { id: 'abc ', v: 'c' }]).catch((e: unknown) => e);
+        expect((err as SyncError).code).toBe('STORE_CONFLICT');
+        expect((err as Error).message).toMatch(/two rows of codes with key \(abc\)/);
+      }
+      expect(await put('held', [{ id: 'abc  ', v: 'd' }])).toEqual({ inserted: 0, updated: 1, unchanged: 0, deleted: 0 });
+      expect(await store.readScope('held')).toEqual([{ id: 'abc', v: 'd' }]);
+      expect(await store.readScope('empty')).toEqual([]);
+    } finally {
+      await store.close();
+      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    }
+  });
+
+  it('a domain over a length-limited type keeps its limit: too long fails, never cut', async () => {
+    const schema = randomSchema();
+    const domain = `ts_code3_${schema.slice(-8)}`;
+    const admin = await backend.admin();
+    await admin.query(`CREATE DOMAIN public.${domain} AS varchar(3)`);
+    const table: TableMapping = { name: 'codes', columns: { shop: domain, id: 'integer', code: domain }, key: ['id'], scope: ['shop'] };
+    const store = createPostgresStore<Record<string, unknown>[]>({ client: await backend.client(), schema, tables: [table], autoMigrate: true, staging });
+    const put = (scope: string, data: Record<string, unknown>[]) => store.write({ scopes: [{ key: `k:${scope}`, scope, job: 'j', data, fetchedAt: 1 }] });
+    try {
+      expect(await put('abc', [{ id: 1, code: 'xyz' }])).toMatchObject({ inserted: 1 });
+      for (const scope of ['abc', 'new']) {
+        const err = await put(scope, [{ id: 1, code: 'xyzw' }]).catch((e: unknown) => e);
+        expect((err as Error).message).toMatch(/too long for type character varying\(3\)/);
+      }
+      // A scope value too long for the domain: refused, and it never reads scope 'abc'.
+      expect(await put('abcd', [{ id: 1, code: 'q' }]).catch((e: unknown) => e)).toBeInstanceOf(SyncError);
+      expect(await store.readScope('abcd')).toEqual([]);
+      expect(await store.readScope('abc')).toEqual([{ id: 1, code: 'xyz' }]);
+    } finally {
+      await store.close();
+      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await admin.query(`DROP DOMAIN IF EXISTS public.${domain}`);
     }
   });
 

@@ -45,7 +45,11 @@ describe('duplicate keys: rows in key order and out of it, on every encoder', ()
     ])[0]!;
   const encoders = {
     'COPY text': (rows: Record<string, unknown>[]) => [...copyChunks(staged(rows))],
-    'COPY binary': (rows: Record<string, unknown>[]) => binaryCopy(staged(rows)),
+    'COPY binary': (rows: Record<string, unknown>[]) => {
+      const chunks = binaryCopy(staged(rows));
+      expect(chunks, 'these rows have a binary form').toBeDefined();
+      return chunks;
+    },
     unnest: (rows: Record<string, unknown>[]) => arrayColumns(staged(rows)),
   };
   const row = (a: string, b: number) => ({ a, b, v: 1 });
