@@ -15,8 +15,9 @@
  * - `castType` is the type staged text is cast to: the unlimited form of a length-limited type,
  *   so the column's own limit applies when the value is stored, as COPY applies it.
  * - `fitText` gives the text PostgreSQL stores for a value assigned to a length-limited column
- *   (surplus trailing spaces dropped from a character value), or undefined when the column cannot
- *   hold it. Scope and key texts are fitted before they are compared — in SQL against stored rows,
+ *   (surplus trailing spaces dropped from a character value), one spelling per stored value
+ *   (`char(n)` unpadded, bits as binary digits), or undefined when the column cannot hold it (in a
+ *   UTF-8 or other multibyte database, where characters are code points). Scope and key texts are fitted before they are compared — in SQL against stored rows,
  *   and in the batch's own duplicate check — so a value is compared as it will be stored.
  */
 
@@ -81,14 +82,25 @@ export function castType(type: string, limit: LengthLimit | undefined): string {
  */
 export function fitText(text: string, limit: LengthLimit): string | undefined {
   if (limit.kind === 'bit') {
-    const bits = /^[bB]?[01]*$/.test(text) ? text.replace(/^[bB]/, '').length : /^[xX][0-9a-fA-F]*$/.test(text) ? 4 * (text.length - 1) : -1;
-    if (bits < 0) return undefined;
-    return (limit.exact ? bits === limit.n : bits <= limit.n) ? text : undefined;
+    // One spelling per value: plain binary digits ('B1010' and 'xA' are '1010').
+    const digits = /^[bB]?[01]*$/.test(text)
+      ? text.replace(/^[bB]/, '')
+      : /^[xX][0-9a-fA-F]*$/.test(text)
+        ? [...text.slice(1)].map((h) => parseInt(h, 16).toString(2).padStart(4, '0')).join('')
+        : undefined;
+    if (digits === undefined) return undefined;
+    return (limit.exact ? digits.length === limit.n : digits.length <= limit.n) ? digits : undefined;
   }
-  if (text.length <= limit.n) return text; // at most n UTF-16 units: at most n characters
-  const chars = [...text];
-  if (chars.length <= limit.n) return text;
-  // Assignment drops characters past n only when they are all spaces (and so does COPY).
-  for (let i = limit.n; i < chars.length; i++) if (chars[i] !== ' ') return undefined;
-  return chars.slice(0, limit.n).join('');
+  let fitted: string | undefined = text;
+  if (text.length > limit.n) {
+    // More than n UTF-16 units; PostgreSQL counts characters (code points).
+    const chars = [...text];
+    if (chars.length > limit.n) {
+      // Assignment drops characters past n only when they are all spaces (and so does COPY).
+      for (let i = limit.n; i < chars.length && fitted !== undefined; i++) if (chars[i] !== ' ') fitted = undefined;
+      if (fitted !== undefined) fitted = chars.slice(0, limit.n).join('');
+    }
+  }
+  // char(n) pads with spaces and compares without them: one spelling per value, unpadded.
+  return fitted !== undefined && limit.unlimited === 'bpchar' ? fitted.replace(/ +$/, '') : fitted;
 }

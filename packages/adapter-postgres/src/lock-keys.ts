@@ -14,7 +14,7 @@ export function lockKey(purpose: LockPurpose, schema: string, name = ''): string
 }
 
 /**
- * Keys for a batch's scopes, deduplicated and sorted: every writer takes its locks in the same
+ * Keys for a batch's scopes (their identities as stored, see `scopeIdentities`), deduplicated and sorted: every writer takes its locks in the same
  * global order, so two writers with overlapping scopes queue instead of deadlocking.
  */
 export function scopeLockKeys(schema: string, scopes: Iterable<string>): string[] {

@@ -38,13 +38,13 @@ import {
 } from '@tidesync/core';
 import { z } from 'zod';
 import { createDatabase, loadPgCopyStreams, redactConnectionString, type Database, type Queryable, type Tx } from './database.js';
-import { castType, domainLimit, fitText } from './column-types.js';
+import { castType, domainLimit, fitText, type LengthLimit } from './column-types.js';
 import { encodeValue } from './encode.js';
 import { identifierMessage, isIdentifier } from './identifiers.js';
 import { createLeaderLock } from './leader-lock.js';
 import { scopeLockKeys } from './lock-keys.js';
 import { LATEST_VERSION, SchemaVersionError, migrate, schemaVersion } from './migrations.js';
-import { arrayColumns, binaryCopy, copyChunks, stageBatch, type StagedTable } from './stage.js';
+import { arrayColumns, binaryCopy, copyChunks, scopeIdentities, stageBatch, type StagedTable } from './stage.js';
 import { syncStateSql } from './sync-state.js';
 import {
   batchEmptySql,
@@ -197,7 +197,11 @@ export function createPostgresStore<D = unknown>(options: PostgresStoreOptions<D
     if (version < LATEST_VERSION) {
       throw new SyncError('STORE_SCHEMA', `schema "${schema}" is at version ${version}, this code needs ${LATEST_VERSION}: call store.migrate() or pass autoMigrate: true`);
     }
-    await verifyTables();
+    try {
+      await verifyTables();
+    } catch (err) {
+      throw storeError(err, 'postgres store init failed');
+    }
   }
 
   async function runMigrations(): Promise<number[]> {
@@ -235,20 +239,33 @@ export function createPostgresStore<D = unknown>(options: PostgresStoreOptions<D
     });
     if (issues.length > 0) throw new SyncConfigError('postgres store tables', issues);
 
+    // Each declared type, and for a domain the chain of its base types down to a plain type: a
+    // domain over a domain over varchar(3) is limited as PostgreSQL limits it (the first typmod
+    // set on the way down, on the plain type at the bottom).
     const declaredTypes = [...new Set(plans.flatMap((p) => p.all.map((c) => c.type)))];
-    const { rows: types } = await db.query<{ type: string; oid: number | null; base: string | null; typmod: number | null }>(
-      `SELECT d.type, t.oid::int AS oid, b.typname AS base, t.typtypmod AS typmod
-         FROM unnest($1::text[]) AS d(type) LEFT JOIN pg_type t ON t.oid = to_regtype(d.type)
-         LEFT JOIN pg_type b ON b.oid = t.typbasetype AND t.typtype = 'd'`,
+    const { rows: chain } = await db.query<{ type: string; depth: number; oid: number | null; name: string | null; domain: boolean; typmod: number }>(
+      `WITH RECURSIVE chain AS (
+         SELECT d.type, 0 AS depth, t.oid, t.typname, t.typtype, t.typbasetype, t.typtypmod
+           FROM unnest($1::text[]) AS d(type) LEFT JOIN pg_type t ON t.oid = to_regtype(d.type)
+         UNION ALL
+         SELECT c.type, c.depth + 1, b.oid, b.typname, b.typtype, b.typbasetype, b.typtypmod
+           FROM chain c JOIN pg_type b ON b.oid = c.typbasetype WHERE c.typtype = 'd' AND c.depth < 32)
+       SELECT type, depth, oid::int AS oid, typname::text AS name, typtype = 'd' AS domain, typtypmod::int AS typmod FROM chain ORDER BY type, depth`,
       [declaredTypes],
     );
-    const declared = new Map(types.map((t) => [t.type, t]));
+    const declared = new Map<string, { oid: number | null; limit: LengthLimit | undefined }>();
+    for (const type of declaredTypes) {
+      const levels = chain.filter((r) => r.type === type);
+      const bottom = levels[levels.length - 1];
+      const typmod = levels.find((r) => r.domain && Number(r.typmod) >= 0)?.typmod ?? -1;
+      const limit = levels[0]?.domain && bottom?.name && !bottom.domain ? domainLimit(bottom.name, Number(typmod)) : undefined;
+      declared.set(type, { oid: levels[0]?.oid == null ? null : Number(levels[0].oid), limit });
+    }
     let refined = false;
     plans.forEach((p, i) => {
-      binaryTables[i] = p.binaryCopy && p.all.every((c) => declared.get(c.type)?.oid != null && Number(declared.get(c.type)!.oid) === actual.get(`${p.name}.${c.name}`));
+      binaryTables[i] = p.binaryCopy && p.all.every((c) => declared.get(c.type)?.oid != null && declared.get(c.type)!.oid === actual.get(`${p.name}.${c.name}`));
       for (const c of p.all) {
-        const t = declared.get(c.type);
-        const limit = !c.limit && t?.base ? domainLimit(t.base, Number(t.typmod)) : undefined;
+        const limit = c.limit ? undefined : declared.get(c.type)?.limit;
         if (!limit) continue;
         c.limit = limit;
         c.cast = castType(c.type, limit);
@@ -336,7 +353,7 @@ export function createPostgresStore<D = unknown>(options: PostgresStoreOptions<D
       try {
         await db.transaction(async (tx) => {
           if (db.kind !== 'pglite') {
-            await tx.query('SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k', [scopeLockKeys(schema, byScope.keys())]);
+            await tx.query('SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k', [scopeLockKeys(schema, staged.flatMap(scopeIdentities))]);
           }
           const { rows: probe } = await tx.query<Record<string, boolean>>(emptySql, staged.flatMap((t) => t.scopeParams));
           for (const [i, t] of staged.entries()) {

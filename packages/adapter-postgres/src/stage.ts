@@ -79,6 +79,13 @@ export function stageBatch<D>(plans: readonly TablePlan[], stager: Stager, scope
   return staged;
 }
 
+/**
+ * The identity of each scope of a staged table as the database sees it — table and fitted scope
+ * texts — for the scope locks: two spellings of one stored scope (`'north '` and `'north'` in a
+ * varchar(5)) take one lock.
+ */
+export const scopeIdentities = (t: StagedTable): string[] => t.parts.map((p) => `${t.plan.name}\u0000${p.scopeText.join('\u0000')}`);
+
 /** Bytes per yielded COPY chunk (whole rows): big enough to amortise a write, small enough to overlap. */
 const COPY_CHUNK_BYTES = 64 * 1024;
 const TAB = 0x09;

@@ -181,9 +181,10 @@ const equal = (cols: readonly ColumnPlan[], a: string, b: string) => cols.map((c
 /** The batch's scopes, as a row set: `$first..` are text arrays, one per scope column. */
 function fetchedScopes(plan: TablePlan, first = 1): string {
   const names = plan.scopeCols.map((_, i) => `c${i}`);
-  // Scope texts are fitted to their columns before they get here (`fitText`): a cast to the
-  // declared type cannot cut them, and comparing in that type lets the primary key serve.
-  const casts = plan.scopeCols.map((c, i) => `u.c${i}::${c.type}`).join(', ');
+  // Unlimited casts (`c.cast`): a value the column cannot hold must match no stored scope, never
+  // be cut into another scope's name. Scope texts are fitted before they get here (`fitText`), so
+  // a value PostgreSQL stores with its surplus spaces dropped is compared as stored.
+  const casts = plan.scopeCols.map((c, i) => `u.c${i}::${c.cast}`).join(', ');
   const arrays = plan.scopeCols.map((_, i) => `$${first + i}::text[]`).join(', ');
   return `SELECT ${casts} FROM unnest(${arrays}) AS u(${names.join(', ')})`;
 }
@@ -315,6 +316,6 @@ function shortHash(text: string): string {
 }
 
 export function readScopeSql(plan: TablePlan): string {
-  const where = plan.scopeCols.map((c, i) => `${c.q} = $${i + 1}::text::${c.type}`).join(' AND ');
+  const where = plan.scopeCols.map((c, i) => `${c.q} = $${i + 1}::text::${c.cast}`).join(' AND ');
   return `SELECT ${columnList([...plan.keyCols, ...plan.valueCols])} FROM ${plan.target} WHERE ${where}`;
 }

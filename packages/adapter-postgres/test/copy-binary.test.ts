@@ -234,6 +234,33 @@ describe('binary COPY on PGlite: declared and real column types', () => {
   });
 });
 
+describe('binary COPY on PGlite: boolean and double precision keys and scopes', () => {
+  it('go binary (their texts are exact) and store what the text path stores', async () => {
+    const db = await sharedPGlite();
+    const { client, copies } = recording(db);
+    const schemas = [randomSchema(), randomSchema()];
+    const table: TableMapping = { name: 'flags', columns: { x: 'double precision', on: 'boolean', v: 'integer' }, key: ['on'], scope: ['x'] };
+    const open = (schema: string, staging: StagingMethod) =>
+      createPostgresStore<Row[]>({ client: staging === 'copy' ? client : db, schema, tables: [table], scopeValues: (scope) => ({ x: Number(scope) }), autoMigrate: true, staging });
+    const stores = [open(schemas[0]!, 'copy'), open(schemas[1]!, 'unnest')];
+    try {
+      for (const store of stores) {
+        for (const [scope, fetchedAt] of [['0.5', 1], ['-2.25', 1], ['0.5', 2]] as const) {
+          await store.write({ scopes: [{ key: `k:${scope}`, scope, job: 'j', data: [{ on: true, v: fetchedAt }, { on: false, v: 7 }], fetchedAt }] });
+        }
+      }
+      expect(copies.length).toBeGreaterThan(0);
+      expect(copies.every((c) => c.endsWith('(FORMAT binary)'))).toBe(true);
+      const contents = async (schema: string) => (await db.query<{ r: string }>(`SELECT t::text AS r FROM "${schema}".flags AS t ORDER BY x, "on"`)).rows.map((r) => r.r);
+      expect(await contents(schemas[0]!)).toEqual(await contents(schemas[1]!));
+      expect(await contents(schemas[0]!)).toHaveLength(4);
+    } finally {
+      for (const store of stores) await store.close();
+      for (const schema of schemas) await db.exec(`DROP SCHEMA "${schema}" CASCADE`);
+    }
+  });
+});
+
 describe('binary encoders', () => {
   const encodes = (type: string, value: unknown) => binaryEncoder(type)!(new CopyBuffer(), value);
 

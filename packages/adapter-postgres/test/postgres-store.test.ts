@@ -1,5 +1,6 @@
 import { storeConformance, type ConformanceRow } from '@tidesync/core/testing';
 import { SyncError } from '@tidesync/core';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { createPostgresStore, type PostgresStore, type StagingMethod, type TableMapping } from '../src/index.js';
 import { TEST_DATABASE_URL, backends, inventoryMapping, itemsTable, newPool, randomSchema, sharedPGlite, slot, type Backend, type Slot } from './helpers.js';
@@ -259,8 +260,10 @@ describe.each(backends.flatMap((b) => methods.map((m) => [`${b.name}, ${m} stagi
       }
       // Trailing spaces beyond a char(n) are dropped, as PostgreSQL's input does.
       expect(await put('north', [{ ...good, flag: 'x   ' }])).toMatchObject({ unchanged: 1 });
-      // A scope value too long for its column is rejected too, never cut to another scope's name.
+      // A scope value too long for its column is rejected too, never cut to another scope's name —
+      // an empty fetch of it least of all (it would empty scope 'north').
       expect(await put('north2', [good]).catch((e: unknown) => e)).toBeInstanceOf(SyncError);
+      expect(await put('north2', []).catch((e: unknown) => e)).toBeInstanceOf(SyncError);
       expect(await store.readScope('north2')).toEqual([]);
       expect(await store.readScope('north')).toEqual([{ id: 1, code: 'abcd', flag: 'x ', tags: ['abc'], mask: '1010', nat: 'abc' }]);
       expect(await store.readScope('south')).toEqual([]);
@@ -299,24 +302,31 @@ describe.each(backends.flatMap((b) => methods.map((m) => [`${b.name}, ${m} stagi
   it('a domain over a length-limited type keeps its limit: too long fails, never cut', async () => {
     const schema = randomSchema();
     const domain = `ts_code3_${schema.slice(-8)}`;
+    const nested = `ts_code3n_${schema.slice(-8)}`;
     const admin = await backend.admin();
     await admin.query(`CREATE DOMAIN public.${domain} AS varchar(3)`);
-    const table: TableMapping = { name: 'codes', columns: { shop: domain, id: 'integer', code: domain }, key: ['id'], scope: ['shop'] };
+    // A domain over that domain: the limit is two levels down.
+    await admin.query(`CREATE DOMAIN public.${nested} AS public.${domain}`);
+    const table: TableMapping = { name: 'codes', columns: { shop: nested, id: 'integer', code: domain, alt: nested }, key: ['id'], scope: ['shop'] };
     const store = createPostgresStore<Record<string, unknown>[]>({ client: await backend.client(), schema, tables: [table], autoMigrate: true, staging });
     const put = (scope: string, data: Record<string, unknown>[]) => store.write({ scopes: [{ key: `k:${scope}`, scope, job: 'j', data, fetchedAt: 1 }] });
     try {
-      expect(await put('abc', [{ id: 1, code: 'xyz' }])).toMatchObject({ inserted: 1 });
+      expect(await put('abc', [{ id: 1, code: 'xyz', alt: 'xyz' }])).toMatchObject({ inserted: 1 });
       for (const scope of ['abc', 'new']) {
-        const err = await put(scope, [{ id: 1, code: 'xyzw' }]).catch((e: unknown) => e);
-        expect((err as Error).message).toMatch(/too long for type character varying\(3\)/);
+        for (const bad of [{ code: 'xyzw' }, { alt: 'xyzw' }]) {
+          const err = await put(scope, [{ id: 1, code: 'xyz', alt: 'xyz', ...bad }]).catch((e: unknown) => e);
+          expect((err as Error).message).toMatch(/too long for type character varying\(3\)/);
+        }
       }
-      // A scope value too long for the domain: refused, and it never reads scope 'abc'.
+      // A scope value too long for the domain: refused, and it never reads or empties scope 'abc'.
       expect(await put('abcd', [{ id: 1, code: 'q' }]).catch((e: unknown) => e)).toBeInstanceOf(SyncError);
+      expect(await put('abcd', []).catch((e: unknown) => e)).toBeInstanceOf(SyncError);
       expect(await store.readScope('abcd')).toEqual([]);
-      expect(await store.readScope('abc')).toEqual([{ id: 1, code: 'xyz' }]);
+      expect(await store.readScope('abc')).toEqual([{ id: 1, code: 'xyz', alt: 'xyz' }]);
     } finally {
       await store.close();
       await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await admin.query(`DROP DOMAIN IF EXISTS public.${nested}`);
       await admin.query(`DROP DOMAIN IF EXISTS public.${domain}`);
     }
   });
@@ -404,6 +414,32 @@ describe.each(backends.map((b) => [b.name, b] as const))('tables scoped by diffe
     } finally {
       await store.close();
       await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    }
+  });
+});
+
+describe.skipIf(!TEST_DATABASE_URL)('in a SQL_ASCII database (TEST_DATABASE_URL), where lengths count bytes', () => {
+  it.each(methods)('a scope value too long in bytes never names another scope (%s staging)', async (staging) => {
+    const name = `ts_ascii_${randomSchema().slice(-12)}`;
+    const admin = newPool(1);
+    await admin.query(`CREATE DATABASE ${name} ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`);
+    const url = new URL(TEST_DATABASE_URL!);
+    url.pathname = `/${name}`;
+    const pool = new pg.Pool({ connectionString: url.toString(), max: 2 });
+    const table: TableMapping = { name: 'codes', columns: { shop: 'varchar(4)', id: 'integer' }, key: ['id'], scope: ['shop'] };
+    const store = createPostgresStore<Record<string, unknown>[]>({ client: pool, schema: 'ts', tables: [table], autoMigrate: true, staging });
+    const put = (scope: string, data: Record<string, unknown>[]) => store.write({ scopes: [{ key: `k:${scope}`, scope, job: 'j', data, fetchedAt: 1 }] });
+    try {
+      // 'aéb' is three characters and four bytes: it fits. 'aébc' is four characters, five bytes.
+      expect(await put('aéb', [{ id: 1 }])).toMatchObject({ inserted: 1 });
+      expect(await store.readScope('aébc')).toEqual([]);
+      // An empty fetch of it must not empty 'aéb' (a cast to varchar(4) would cut it to that).
+      expect(await put('aébc', [])).toMatchObject({ deleted: 0 });
+      expect(await store.readScope('aéb')).toEqual([{ id: 1 }]);
+    } finally {
+      await store.close();
+      await pool.end();
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     }
   });
 });

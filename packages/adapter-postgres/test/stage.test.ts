@@ -1,6 +1,6 @@
 import { SyncError } from '@tidesync/core';
 import { describe, expect, it } from 'vitest';
-import { arrayColumns, binaryCopy, copyChunks, stageBatch } from '../src/stage.js';
+import { arrayColumns, binaryCopy, copyChunks, scopeIdentities, stageBatch } from '../src/stage.js';
 import { planTable, type TableMapping } from '../src/table-mapping.js';
 
 const table = (key: string[]): TableMapping => ({ name: 't', columns: { scope: 'text', a: 'text', b: 'text', c: 'integer', v: 'numeric' }, key, scope: ['scope'] });
@@ -77,5 +77,36 @@ describe('duplicate keys: rows in key order and out of it, on every encoder', ()
     expect(refused(encode, [...ordered, row('a', 1)])).toMatch(/key \(a, 1\)/);
     // Equal in the first column only, or the last only: distinct.
     expect(refused(encode, [row('a', 1), row('a', 2), row('b', 2), row('b', 1)])).toBeUndefined();
+  });
+});
+
+describe('scope identity: spellings of one stored scope are one scope', () => {
+  const stage = (scopeType: string, scopes: string[]) => {
+    const plan = planTable('s', { name: 't', columns: { shop: scopeType, id: 'integer' }, key: ['id'], scope: ['shop'] });
+    return stageBatch([plan], { toRows: (data) => data as Record<string, unknown>[], scopeValues: (scope) => ({ shop: scope }) },
+      scopes.map((scope) => ({ key: `k:${scope}`, scope, job: 'j', data: [], fetchedAt: 1 })));
+  };
+
+  it.each([
+    ['varchar(5)', 'north', 'north  '],
+    ['char(3)', 'ab', 'ab '],
+    ['bit(4)', '1010', 'B1010'],
+    ['bit(4)', '1010', 'xA'],
+  ])('%s: %j and %j in one batch are refused; apart, they lock one identity', (type, one, other) => {
+    let err: unknown;
+    try {
+      stage(type, [one, other]);
+    } catch (e) {
+      err = e;
+    }
+    expect((err as SyncError).code).toBe('STORE_CONFLICT');
+    expect((err as Error).message).toMatch(/both map to/);
+    expect(scopeIdentities(stage(type, [other])[0]!)).toEqual(scopeIdentities(stage(type, [one])[0]!));
+  });
+
+  it('distinct scopes keep distinct identities', () => {
+    expect(scopeIdentities(stage('varchar(5)', ['north', 'south'])[0]!)).toHaveLength(2);
+    expect(new Set(scopeIdentities(stage('varchar(5)', ['north', 'nort'])[0]!)).size).toBe(2);
+    expect(new Set(scopeIdentities(stage('char(3)', ['ab', ' ab'])[0]!)).size).toBe(2);
   });
 });
