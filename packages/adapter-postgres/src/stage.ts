@@ -80,11 +80,15 @@ export function stageBatch<D>(plans: readonly TablePlan[], stager: Stager, scope
 }
 
 /**
- * The identity of each scope of a staged table as the database sees it — table and fitted scope
- * texts — for the scope locks: two spellings of one stored scope (`'north '` and `'north'` in a
- * varchar(5)) take one lock.
+ * The identity of each scope of a staged table as the database sees it — scope column names and
+ * fitted texts — for the scope locks: two spellings of one stored scope (`'north '` and `'north'`
+ * in a varchar(5)) take one lock, and tables scoped by the same columns share it (one lock per
+ * scope, not per table).
  */
-export const scopeIdentities = (t: StagedTable): string[] => t.parts.map((p) => `${t.plan.name}\u0000${p.scopeText.join('\u0000')}`);
+export const scopeIdentities = (t: StagedTable): string[] => {
+  const columns = t.plan.scopeCols.map((c) => c.name).join(',');
+  return t.parts.map((p) => `${columns}\u0000${p.scopeText.join('\u0000')}`);
+};
 
 /** Bytes per yielded COPY chunk (whole rows): big enough to amortise a write, small enough to overlap. */
 const COPY_CHUNK_BYTES = 64 * 1024;
