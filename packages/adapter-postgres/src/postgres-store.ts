@@ -276,6 +276,40 @@ export function createPostgresStore<D = unknown>(options: PostgresStoreOptions<D
       plans.forEach((p, i) => (statements[i] = tableStatements(p, i)));
       emptySql = batchEmptySql(plans);
     }
+    await checkStatements();
+  }
+
+  /**
+   * Plans every statement a write runs (EXPLAIN, nothing executed, rolled back), so a mapping the
+   * tables cannot serve — a declared type that cannot be compared with or stored in the created
+   * column (`text` declared for an `integer`) — fails `init()` naming the table, not the first
+   * write to a scope that holds rows.
+   */
+  async function checkStatements(): Promise<void> {
+    const ROLLBACK = Symbol('rollback');
+    const issues: ConfigIssue[] = [];
+    await db
+      .transaction(async (tx) => {
+        for (const [i, p] of plans.entries()) {
+          const sql = statements[i]!;
+          const noScopes = p.scopeCols.map(() => []);
+          try {
+            await tx.query(sql.staging.createSql);
+            await tx.query(sql.diff.createSql);
+            await tx.query(`EXPLAIN ${sql.diffSql}`, noScopes);
+            await tx.query(`EXPLAIN ${sql.applySql}`);
+            await tx.query(`EXPLAIN ${sql.insertFromUnnest}`, p.all.map(() => []));
+          } catch (err) {
+            issues.push({ path: `tables.${i}`, message: `${schema}.${p.name} cannot be written with this mapping: ${errorMessage(err)}` });
+            break; // the transaction is aborted; later tables are not checked
+          }
+        }
+        throw ROLLBACK;
+      })
+      .catch((err: unknown) => {
+        if (err !== ROLLBACK) throw err;
+      });
+    if (issues.length > 0) throw new SyncConfigError('postgres store tables', issues);
   }
 
   let method: Promise<'copy' | 'unnest'> | undefined;

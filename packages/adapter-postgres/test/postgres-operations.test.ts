@@ -1,7 +1,7 @@
 import { SyncConfigError, SyncError } from '@tidesync/core';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { SchemaVersionError, createPostgresStore, quoteIdent, redactConnectionString, type PostgresStoreOptions } from '../src/index.js';
+import { SchemaVersionError, createPostgresStore, quoteIdent, redactConnectionString, type PostgresStoreOptions, type TableMapping } from '../src/index.js';
 import { lockKey } from '../src/lock-keys.js';
 import { TEST_DATABASE_URL, backends, inventoryMapping, itemsTable, newPool, randomSchema, slot, type Slot } from './helpers.js';
 
@@ -94,6 +94,9 @@ describe.each(backends.map((b) => [b.name, b] as const))('migrations (%s)', (_na
       await (await backend.admin()).query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
     }
   };
+  /** The items table mapped with `columns` on top of its own. */
+  const itemsWith = async (schema: string, columns: TableMapping['columns']) =>
+    createPostgresStore({ client: await backend.client(), schema, tables: [{ ...itemsTable, columns: { ...itemsTable.columns, ...columns } }], autoMigrate: true });
 
   it('refuses to run on an unmigrated schema unless asked, then migrates once', withSchema(async (schema) => {
     const store = createPostgresStore({ client: await backend.client(), schema, tables: [itemsTable] });
@@ -124,15 +127,23 @@ describe.each(backends.map((b) => [b.name, b] as const))('migrations (%s)', (_na
 
   it('reports mapped columns the existing table lacks as SyncConfigError', withSchema(async (schema) => {
     await createPostgresStore({ client: await backend.client(), schema, tables: [itemsTable], autoMigrate: true }).init();
-    const wider = createPostgresStore({
-      client: await backend.client(),
-      schema,
-      tables: [{ ...itemsTable, columns: { ...itemsTable.columns, currency: 'text' } }],
-      autoMigrate: true,
-    });
-    const err = await wider.init().catch((e: unknown) => e);
+    const err = await (await itemsWith(schema, { currency: 'text' })).init().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SyncConfigError);
     expect((err as SyncConfigError).issues).toEqual([{ path: 'tables.0.columns.currency', message: `column missing in ${schema}.items` }]);
+  }));
+
+  it('reports a declared type the created column cannot be compared with as SyncConfigError, at init', withSchema(async (schema) => {
+    await createPostgresStore({ client: await backend.client(), schema, tables: [itemsTable], autoMigrate: true }).init();
+    const admin = await backend.admin();
+    await admin.query(`ALTER TABLE ${schema}.items ADD COLUMN stock integer`);
+    const err = await (await itemsWith(schema, { stock: 'text' })).init().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SyncConfigError);
+    expect((err as SyncConfigError).issues).toEqual([
+      { path: 'tables.0', message: expect.stringMatching(new RegExp(`^${schema}\\.items cannot be written with this mapping: .*(operator does not exist|is of type integer but expression is of type text)`)) },
+    ]);
+    // Types that differ but convert (integer declared for a bigint column) pass.
+    await admin.query(`ALTER TABLE ${schema}.items ALTER COLUMN stock TYPE bigint`);
+    await (await itemsWith(schema, { stock: 'integer' })).init();
   }));
 });
 
