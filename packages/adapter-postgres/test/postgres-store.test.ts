@@ -303,6 +303,7 @@ describe.each(backends.flatMap((b) => methods.map((m) => [`${b.name}, ${m} stagi
     const schema = randomSchema();
     const domain = `ts_code3_${schema.slice(-8)}`;
     const nested = `ts_code3n_${schema.slice(-8)}`;
+    const positive = `ts_pos_${schema.slice(-8)}`;
     const admin = await backend.admin();
     await admin.query(`CREATE DOMAIN public.${domain} AS varchar(3)`);
     // A domain over that domain: the limit is two levels down.
@@ -323,10 +324,25 @@ describe.each(backends.flatMap((b) => methods.map((m) => [`${b.name}, ${m} stagi
       expect(await put('abcd', []).catch((e: unknown) => e)).toBeInstanceOf(SyncError);
       expect(await store.readScope('abcd')).toEqual([]);
       expect(await store.readScope('abc')).toEqual([{ id: 1, code: 'xyz', alt: 'xyz' }]);
+      // A scope value a domain's CHECK refuses names no stored scope: [], not a raw database error.
+      await admin.query(`CREATE DOMAIN public.${positive} AS integer CHECK (VALUE > 0)`);
+      const counted = createPostgresStore<Record<string, unknown>[]>({
+        client: await backend.client(),
+        schema,
+        tables: [{ name: 'counted', columns: { n: positive, id: 'integer' }, key: ['id'], scope: ['n'] }],
+        scopeValues: (scope) => ({ n: Number(scope) }),
+        autoMigrate: true,
+        staging,
+      });
+      expect(await counted.write({ scopes: [{ key: 'k:2', scope: '2', job: 'j', data: [{ id: 1 }], fetchedAt: 1 }] })).toMatchObject({ inserted: 1 });
+      expect(await counted.readScope('-1')).toEqual([]);
+      expect(await counted.readScope('2')).toEqual([{ id: 1 }]);
+      await counted.close();
     } finally {
       await store.close();
       await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
       await admin.query(`DROP DOMAIN IF EXISTS public.${nested}`);
+      await admin.query(`DROP DOMAIN IF EXISTS public.${positive}`);
       await admin.query(`DROP DOMAIN IF EXISTS public.${domain}`);
     }
   });
