@@ -27,13 +27,13 @@ export const BINARY_HEADER = Uint8Array.from([0x50, 0x47, 0x43, 0x4f, 0x50, 0x59
 /** A field count of -1 ends the data. */
 export const BINARY_TRAILER = Uint8Array.from([0xff, 0xff]);
 
-/** `type`: a column type, lower case, runs of spaces as one (as the table plan normalises it). */
+/** `t`: a column type as `normalType` spells it (lower case, `numeric(12,2)`). */
 export function binaryEncoder(t: string): BinaryEncoder | undefined {
   if (t === 'smallint' || t === 'int2') return integer(2);
   if (t === 'integer' || t === 'int' || t === 'int4') return integer(4);
   if (t === 'bigint' || t === 'int8') return integer(8);
   if (t === 'text' || /^(varchar|character varying)(\(\d+\))?$/.test(t)) return textField;
-  if (/^(numeric|decimal)(\(\d+(,\s?\d+)?\))?$/.test(t)) return numericField;
+  if (/^(numeric|decimal)(\(\d+(,\d+)?\))?$/.test(t)) return numericField;
   if (t === 'date') return dateField;
   if (t === 'boolean' || t === 'bool') return booleanField;
   if (t === 'double precision' || t === 'float8') return float8Field;

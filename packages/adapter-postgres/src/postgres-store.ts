@@ -239,10 +239,32 @@ export function createPostgresStore<D = unknown>(options: PostgresStoreOptions<D
     });
     if (issues.length > 0) throw new SyncConfigError('postgres store tables', issues);
 
-    // Each declared type, and for a domain the chain of its base types down to a plain type: a
-    // domain over a domain over varchar(3) is limited as PostgreSQL limits it (the first typmod
-    // set on the way down, on the plain type at the bottom).
-    const declaredTypes = [...new Set(plans.flatMap((p) => p.all.map((c) => c.type)))];
+    const declared = await readDeclaredTypes([...new Set(plans.flatMap((p) => p.all.map((c) => c.type)))]);
+    let refined = false;
+    plans.forEach((p, i) => {
+      binaryTables[i] = p.binaryCopy && p.all.every((c) => declared.get(c.type)?.oid != null && declared.get(c.type)!.oid === actual.get(`${p.name}.${c.name}`));
+      for (const c of p.all) {
+        const limit = c.limit ? undefined : declared.get(c.type)?.limit;
+        if (!limit) continue;
+        c.limit = limit;
+        c.cast = castType(c.type, limit);
+        refined = true;
+      }
+    });
+    if (refined) {
+      plans.forEach((p, i) => (statements[i] = tableStatements(p, i)));
+      emptySql = batchEmptySql(plans);
+    }
+    await checkStatements();
+  }
+
+  /**
+   * Each declared type's OID (null when the name does not resolve) and, for a domain, the length
+   * limit it inherits: the chain of base types is walked down to a plain type, so a domain over a
+   * domain over varchar(3) is limited as PostgreSQL limits it (the first typmod set on the way
+   * down, on the plain type at the bottom).
+   */
+  async function readDeclaredTypes(declaredTypes: string[]): Promise<Map<string, { oid: number | null; limit: LengthLimit | undefined }>> {
     const { rows: chain } = await db.query<{ type: string; depth: number; oid: number | null; name: string | null; domain: boolean; typmod: number }>(
       `WITH RECURSIVE chain AS (
          SELECT d.type, 0 AS depth, t.oid, t.typname, t.typtype, t.typbasetype, t.typtypmod
@@ -261,22 +283,7 @@ export function createPostgresStore<D = unknown>(options: PostgresStoreOptions<D
       const limit = levels[0]?.domain && bottom?.name && !bottom.domain ? domainLimit(bottom.name, Number(typmod)) : undefined;
       declared.set(type, { oid: levels[0]?.oid == null ? null : Number(levels[0].oid), limit });
     }
-    let refined = false;
-    plans.forEach((p, i) => {
-      binaryTables[i] = p.binaryCopy && p.all.every((c) => declared.get(c.type)?.oid != null && declared.get(c.type)!.oid === actual.get(`${p.name}.${c.name}`));
-      for (const c of p.all) {
-        const limit = c.limit ? undefined : declared.get(c.type)?.limit;
-        if (!limit) continue;
-        c.limit = limit;
-        c.cast = castType(c.type, limit);
-        refined = true;
-      }
-    });
-    if (refined) {
-      plans.forEach((p, i) => (statements[i] = tableStatements(p, i)));
-      emptySql = batchEmptySql(plans);
-    }
-    await checkStatements();
+    return declared;
   }
 
   /**

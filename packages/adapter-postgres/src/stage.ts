@@ -1,23 +1,26 @@
 /**
- * Staging — turns a batch's mapped rows into what the database loads: COPY text, or one text array
- * per column for `unnest`.
+ * Staging — turns a batch's mapped rows into what the database loads: COPY text, COPY binary
+ * (PGlite, where every column has an exact binary form), or one text array per column for `unnest`.
  *
  * Guarantees:
  * - Before a transaction opens, `stageBatch` checks the batch's shape: every scope's mapped rows
- *   give an array for every table, and every scope column has a value its column can hold.
+ *   give an array for every table, and every scope column has a value its column can hold (scope
+ *   texts fitted to their column, see `column-types.ts`).
  * - Every row is checked as it is encoded — every key column has a value, every value fits its
- *   column kind, no scope holds two rows with one key — and the error names the scope, the table
- *   and the column. On the COPY path that happens while the text streams into the database, so a
- *   bad row aborts the batch's transaction and nothing of the batch lands.
- * - Both outputs hold the same text for every value (see `encode.ts`), so COPY and `unnest` store
+ *   column kind, no scope holds two rows with one key (as stored) — and the error names the
+ *   scope, the table and the column. On the COPY path that happens while the text streams into the
+ *   database, so a bad row aborts the batch's transaction and nothing of the batch lands.
+ * - The text outputs hold the same text for every value (see `encode.ts`), and the binary output
+ *   only values whose binary form stores exactly that (see `copy-binary.ts`), so every path stores
  *   identical data.
  *
  * COPY text is produced as UTF-8 bytes (see `copy-buffer.ts`), in chunks as the connection takes
  * them, so on a server connection Node encodes the next rows while PostgreSQL parses the previous
  * ones, and the batch's text never sits in memory whole (PGlite takes it as one blob). The per-row
- * loops run once per value of every batch: the COPY loop builds no per-row arrays or line strings
- * (only each value's own text), and both find duplicate keys with nested maps of the key texts
- * themselves rather than a concatenated identity string per row.
+ * loops run once per value of every batch: the COPY loops build no per-row arrays or line strings
+ * (only each value's own text), and duplicate keys are found by comparing each key with the one
+ * before while rows come in key order, with nested maps of the key texts once they do not
+ * (`KeyCheck`), never with a concatenated identity string per row.
  */
 import { SyncError, errorMessage, type ScopeWrite } from '@tidesync/core';
 import { fitText } from './column-types.js';
