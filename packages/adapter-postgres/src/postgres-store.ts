@@ -323,7 +323,8 @@ export function createPostgresStore<D = unknown>(options: PostgresStoreOptions<D
   const stagingMethod = () =>
     (method ??= (async () => {
       if (o.staging !== 'auto') return o.staging;
-      if (db.kind === 'pglite') return 'copy';
+      // PGlite COPYs from a file ('/dev/blob'), which takes a superuser or pg_read_server_files.
+      if (db.kind === 'pglite') return (await db.query<{ ok: boolean }>(`SELECT pg_has_role(current_user, 'pg_read_server_files', 'USAGE') AS ok`)).rows[0]?.ok === true ? 'copy' : 'unnest';
       if (db.kind === 'pool') return (await loadPgCopyStreams()) ? 'copy' : 'unnest';
       return 'unnest';
     })());
