@@ -36,7 +36,7 @@ const missNote = (floors) =>
   `Initial load, floor and adapter against the seed: ${floors.map((f) => `${f.backend} ${f.vsSeed.toFixed(2)}× and ${f.adapterVsSeed.toFixed(2)}× (${Math.round((100 * f.adapterVsSeed) / f.vsSeed)}% of the floor)`).join('; ')}. ` +
   'On PostgreSQL the adapter streams its COPY text, so Node encodes while the server parses. PGlite runs in Node\'s thread, so nothing overlaps: the adapter\'s own work — encoding the rows for COPY (binary format on PGlite) and checking their keys (most of the gap), the one emptiness probe and the freshness state — adds to PGlite\'s own time. Most of PGlite\'s own time in the load is the primary-key index: the same COPY into tables without it took about 40% of the time (measured 2026-11-29), and the seed pays the same index. ' +
   'In memory, PGlite\'s file system reallocates and copies a file each time it grows; the part spent preallocating tables falls on COPY alone (the seed\'s inserts extend a table page by page and never preallocate), which is why the floor and the adapter stand lower against the seed in memory than on disk (measured in the last table below). ' +
-  'Adopted 2026-11-29: binary COPY on PGlite (the COPY floor of this load 636 → 577 ms on disk). Tried and dropped (2026-11-28/29): `unnest` instead of COPY; COPY in 1,000–4,000-row statements; `synchronous_commit = off`; other ways of building the COPY text (an array of fields joined per chunk or per line: no faster); a hash join instead of the planner\'s merge join for the diff (no difference above the noise). ' +
+  'Adopted 2026-11-29: binary COPY on PGlite (the COPY floor of this load 636 → 577 ms on disk); on in-memory PGlite, no zero-filling of new WAL segments (it took 52–258 ms of the adapter\'s in-memory load, measured by wrapping the file system as in the last table). Tried and dropped (2026-11-28/29): `unnest` instead of COPY; COPY in 1,000–4,000-row statements; `synchronous_commit = off`; other ways of building the COPY text (an array of fields joined per chunk or per line: no faster); a hash join instead of the planner\'s merge join for the diff (no difference above the noise). ' +
   'Run-to-run spread on the shared machine is large (single-run seed ratios for the same scenario have moved by ±20%); the median of several interleaved runs is reported.';
 
 // ---------------------------------------------------------------- data
@@ -176,6 +176,7 @@ async function pgliteBackend(config) {
     name: config.name,
     // The format the adapter COPYs in on PGlite (its columns all have a binary form): the floor's too.
     copyFormat: 'binary',
+    inMemory: config.storage === 'memory',
     client: db,
     query: (text, params) => db.query(text, params),
     tx: (fn) =>
@@ -335,6 +336,8 @@ async function copyFloor(backend, world, run) {
     const started = performance.now();
     for (const [slots, prices] of encoded) {
       await backend.tx(async (tx) => {
+        // As the adapter's transactions do there (see its database.ts): no zero-filled WAL segments in memory.
+        if (backend.inMemory) await tx.query('SET LOCAL wal_init_zero = off');
         await tx.copy(`${schema}.slots`, slots, backend.copyFormat);
         await tx.copy(`${schema}.slot_prices`, prices, backend.copyFormat);
       });
@@ -600,10 +603,10 @@ export async function run() {
     `(${fmt.int(ROWS_PER_RUN / (PRODUCTS / SCOPES_PER_BATCH))} rows). rows/s counts slot + price rows; median of ${REPEAT} runs per method, methods interleaved and their order rotated from run to run. ` +
     'Reference (a): COPY into temp tables, one `MERGE … WHEN MATCHED AND … IS DISTINCT FROM …` per table, and (PostgreSQL 15 has no `WHEN NOT MATCHED BY SOURCE`) one `DELETE` of missing rows per table. ' +
     'Seed (b): multi-row `INSERT … VALUES … ON CONFLICT DO UPDATE` (1,000 rows per statement), no guard, no delete. ' +
-    'The adapter also takes per-scope advisory locks (on PostgreSQL; PGlite, one session, needs none) and records key freshness in the same transaction; on PGlite it COPYs in binary format (every column of these tables has one). ' +
+    'The adapter also takes per-scope advisory locks (on PostgreSQL; PGlite, one session, needs none) and records key freshness in the same transaction; on PGlite it COPYs in binary format (every column of these tables has one), and in memory its transactions create new WAL segments without zero-filling them (`SET LOCAL wal_init_zero = off`). ' +
     'Rows arrive already mapped (what a `rows` function returns); the timed part is wire encoding, staging, apply and commit; the adapter\'s store is initialised (migrations checked, tables verified) before the clock starts, as a service does at start-up. ' +
     'Each PostgreSQL run starts after a `CHECKPOINT`, so no run pays for flushing the previous one\'s pages; each PGlite run gets a fresh instance. PGlite runs on disk (a data directory, how the example service embeds it) and in memory (what `PGlite.create()` gives); the last table shows how they and `file_extend_method = write_zeros` scale to a larger load. ' +
-    `"${FLOOR}" (initial load only) times the same rows as ready-made COPY data — text on PostgreSQL, binary format on PGlite, as the adapter sends them there — loaded straight into the empty tables, one transaction per batch, nothing else: the most a COPY-based writer could reach. ` +
+    `"${FLOOR}" (initial load only) times the same rows as ready-made COPY data — text on PostgreSQL, binary format on PGlite, as the adapter sends them there, with WAL segments not zero-filled in memory, as the adapter's transactions do there — loaded straight into the empty tables, one transaction per batch, nothing else: the most a COPY-based writer could reach. ` +
     '"rewritten" counts rows whose `xmin` changed during the unchanged re-sync; "dead" is `pgstattuple` on PostgreSQL, `n_dead_tup` after a forced stats flush on PGlite.' +
     (skippedPg ? '\n\n**PostgreSQL was not reachable in this run: PGlite only.**' : '') +
     '\n\n' +
@@ -620,7 +623,7 @@ export async function run() {
       scaling.map((x) => [x.name, `${x.seconds.toFixed(2)} s`, fmt.int(SCALE_ROWS / x.seconds), fmt.ratio(scaling[0].seconds / x.seconds, 2)]),
     ) +
     '\n\nThe same file system at the size of the main table\'s initial load (in memory, `PGlite.create()` defaults, one run per method; time spent reallocating and copying files, measured by wrapping Emscripten\'s `MEMFS.resizeFileStorage` and `MEMFS.expandFileStorage`). ' +
-    'Preallocation is the `posix_fallocate` path that only COPY\'s bulk extension takes; WAL segments are zero-filled by writing, which every method pays in proportion to the WAL it writes.\n\n' +
+    'Preallocation is the `posix_fallocate` path that only COPY\'s bulk extension takes; WAL segments are zero-filled by writing, which the seed pays in proportion to the WAL it writes; the adapter\'s transactions skip the zero-filling in memory, so a new segment is allocated at its full size in one step.\n\n' +
     table(
       ['method', 'initial load', 'preallocating tables (posix_fallocate)', 'creating WAL segments', 'growing tables by writes', 'share of the load'],
       growth.map((g) => [

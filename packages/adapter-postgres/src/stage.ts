@@ -132,15 +132,16 @@ export function binaryCopy(t: StagedTable): Buffer[] | undefined {
   const fields = plan.all.length;
   const keyTexts: string[] = new Array<string>(plan.keyCols.length);
   for (const part of t.parts) {
-    const prefix = new CopyBuffer(256);
-    for (const [i, c] of plan.scopeCols.entries()) if (!c.binary!(prefix, part.scopeText[i])) return undefined;
-    const prefixBytes = prefix.take();
+    // Every row of a scope starts alike: its field count, then the scope columns' fields.
+    const head = new CopyBuffer(256);
+    head.int16(fields);
+    for (const [i, c] of plan.scopeCols.entries()) if (!c.binary!(head, part.scopeText[i])) return undefined;
+    const rowHead = head.take();
     const keys = new KeyCheck(plan, part.rows);
     let column: ColumnPlan | undefined;
     try {
       for (const row of part.rows) {
-        out.int16(fields);
-        out.bytes(prefixBytes);
+        out.bytes(rowHead);
         for (let k = 0; k < plan.keyCols.length; k++) {
           column = plan.keyCols[k]!;
           const text = keyText(row, column);
