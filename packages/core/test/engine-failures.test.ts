@@ -44,6 +44,58 @@ describe('engine failures', () => {
     await engine.stop();
   });
 
+  it('a reset past maxRateLimitPenaltyMs freezes the budget only until the cap, and says what was asked', async () => {
+    const start = Date.UTC(2026, 10, 28);
+    let limited = 0;
+    const { clock, arrivals, engine, record } = setup({
+      rateLimit: { limit: 30, windowMs: MIN },
+      maxRateLimitPenaltyMs: 10 * MIN,
+      behaviour: async (task, _ctx, clock) => {
+        // Seconds read as milliseconds and worse: 30 days, no date at all, not a number.
+        const resets = [start + 30 * 24 * HOUR, 1e20, Number.NaN];
+        if (task.key === 'k:1' && limited < resets.length) throw new RateLimitedError('429', resets[limited++]!);
+        return [{ id: task.key, at: clock.now() }];
+      },
+      jobs: [{ name: 'j', schedule: '0 0 * * *', plan: keysPlan('k', 3) }],
+    });
+    const penalties = record('ratelimit:penalty');
+    await engine.start();
+    await engine.trigger('j');
+    await clock.advance(31 * MIN);
+    // Each answer freezes for 10 minutes from when it came: k:1 is asked again at each thaw.
+    const k1 = arrivals.filter((a) => a.key === 'k:1').map((a) => a.at);
+    expect(k1).toHaveLength(4);
+    expect(penalties.map((p) => p.until)).toEqual(k1.slice(0, 3).map((at) => at + 10 * MIN));
+    expect(penalties.map((p) => p.requested)).toEqual([start + 30 * 24 * HOUR, 1e20, Infinity]);
+    for (let i = 1; i < 4; i++) expect(k1[i]! - k1[i - 1]!).toBeGreaterThanOrEqual(10 * MIN);
+    expect(k1[3]! - start).toBeLessThan(31 * MIN);
+    expect(new Set(arrivals.map((a) => a.key))).toEqual(new Set(['k:0', 'k:1', 'k:2']));
+    await engine.stop();
+  });
+
+  it('a reset within maxRateLimitPenaltyMs is kept as it is (the default allows an hour)', async () => {
+    const start = Date.UTC(2026, 10, 28);
+    let limited = false;
+    const { clock, arrivals, engine, record } = setup({
+      rateLimit: { limit: 30, windowMs: MIN },
+      behaviour: async (task, _ctx, clock) => {
+        if (!limited) {
+          limited = true;
+          throw new RateLimitedError('429', start + 50 * MIN);
+        }
+        return [{ id: task.key, at: clock.now() }];
+      },
+      jobs: [{ name: 'j', schedule: '0 0 * * *', plan: keysPlan('k', 1) }],
+    });
+    const penalties = record('ratelimit:penalty');
+    await engine.start();
+    await engine.trigger('j');
+    await clock.advance(HOUR);
+    expect(penalties).toEqual([{ key: 'k:0', until: start + 50 * MIN }]);
+    expect(arrivals.map((a) => a.at)).toEqual([start, start + 50 * MIN]);
+    await engine.stop();
+  });
+
   it('retries 5xx and timeouts with exponential backoff, through the same budget', async () => {
     const failures = new Map<string, number>();
     const { clock, arrivals, engine, store, record } = setup({

@@ -26,6 +26,7 @@ const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => void
   '/429-body': (_req, res) =>
     res.writeHead(429, { 'content-type': 'application/json' }).end(JSON.stringify({ rateLimitState: { reset: 1_900_000_000_000, limit: 30 } })),
   '/429-retry-after': (_req, res) => res.writeHead(429, { 'retry-after': '7' }).end('slow down'),
+  '/429-retry-after-forever': (_req, res) => res.writeHead(429, { 'retry-after': '99999999999999999' }).end('slow down'),
   '/429-bad-reset': (_req, res) =>
     res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '7' }).end(JSON.stringify({ rateLimitState: { reset: 'soon' } })),
   '/429-bad-reset-only': (_req, res) => res.writeHead(429, { 'content-type': 'application/json' }).end(JSON.stringify({ rateLimitState: 'n/a' })),
@@ -119,6 +120,13 @@ describe('createHttpSource', () => {
     const fromHeader = await failure('/429-retry-after');
     expect((fromHeader as RateLimitedError).until).toBeGreaterThanOrEqual(before + 7_000);
     expect((fromHeader as RateLimitedError).until).toBeLessThan(before + 9_000);
+  });
+
+  it('a 429 whose reset no date can show is still a RateLimitedError (the engine caps its freeze)', async () => {
+    const forever = await failure('/429-retry-after-forever');
+    expect(forever).toBeInstanceOf(RateLimitedError);
+    expect((forever as RateLimitedError).until).toBeGreaterThan(8.64e15);
+    expect(forever.message).toMatch(/rate limited until \d+(\.\d+)?(e\+\d+)? ms since the epoch/);
   });
 
   it('a 429 whose reset is not a number still freezes the budget: Retry-After, else the default penalty', async () => {

@@ -26,6 +26,7 @@ import {
 } from '../errors.js';
 import { TypedEmitter } from '../util/emitter.js';
 import { parseOptions } from '../util/options.js';
+import { isoTime } from '../util/time.js';
 import type { SyncEvents } from './events.js';
 import { planCapacity, type CapacityReport } from './capacity.js';
 import { KeyBook } from './key-book.js';
@@ -413,11 +414,21 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
       const error = errorMessage(err);
       const code = codeOf(err);
       if (err instanceof RateLimitedError) {
-        // The remote's word on the budget overrides ours: freeze it for every job until reset.
-        await limiter?.penalize(err.until);
-        events.emit('ratelimit:penalty', { key: task.key, until: err.until });
-        log.warn({ key: task.key, until: new Date(err.until).toISOString() }, 'rate limited by the remote; budget frozen');
-        await queue.retry(task, Math.max(now, err.until));
+        // The remote's word on the budget overrides ours: freeze it for every job until reset,
+        // but never past the cap (see `maxRateLimitPenaltyMs`): a reset years away would stop
+        // every job for good on one misread answer.
+        // A reset that is no number at all (a source's bug) is as far away as one can be.
+        const requested = Number.isNaN(err.until) ? Infinity : err.until;
+        const until = Math.min(requested, now + o.maxRateLimitPenaltyMs);
+        const capped = until < requested;
+        await limiter?.penalize(until);
+        events.emit('ratelimit:penalty', capped ? { key: task.key, until, requested } : { key: task.key, until });
+        if (capped) {
+          log.warn({ key: task.key, until: isoTime(until), requested: isoTime(requested) }, 'rate limited by the remote past maxRateLimitPenaltyMs; budget frozen until then');
+        } else {
+          log.warn({ key: task.key, until: isoTime(until) }, 'rate limited by the remote; budget frozen');
+        }
+        await queue.retry(task, Math.max(now, until));
         return;
       }
       await safely('record failure', () => store.recordFailures([{ key: task.key, job: task.job, at: now, error }]));

@@ -17,7 +17,8 @@ export interface SyncEvents {
   'batch:written': { scopes: number; result: WriteResult; durationMs: number };
   'batch:failed': { scopes: number; error: string };
   'ratelimit:wait': { waitedMs: number };
-  'ratelimit:penalty': { key: string; until: number };
+  /** `until`: when the budget thaws; `requested`: the remote's reset, when it lay past `maxRateLimitPenaltyMs` and was cut. */
+  'ratelimit:penalty': { key: string; until: number; requested?: number };
   paused: { job: string | undefined };
   resumed: { job: string | undefined };
   aborted: { job: string | undefined; count: number };

@@ -163,6 +163,12 @@ export const engineSchema = z
     validate: standardSchema.optional(),
     /** Only a leader fires ticks. Default: the store's `leaderLock` capability when it has one. */
     leadership: z.union([z.literal(false), z.object({ isLeader: fn<() => boolean | Promise<boolean>>() })]).optional(),
+    /**
+     * Longest one rate-limit answer may freeze the budget. A reset further away — seconds read as
+     * milliseconds, a partner clock far off — is cut to this; the first request after it asks
+     * again, and a remote that is still limiting answers 429 again and extends the freeze.
+     */
+    maxRateLimitPenaltyMs: positiveInt.default(3_600_000),
     /** How long `stop()` lets in-flight fetches finish before aborting them. */
     drainMs: nonNegativeInt.default(10_000),
     random: fn<() => number>().optional(),

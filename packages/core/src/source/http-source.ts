@@ -4,6 +4,7 @@ import type { FetchContext, Source } from '../contracts/source.js';
 import type { QueuedTask } from '../contracts/task.js';
 import { AbortedError, PermanentError, RateLimitedError, RetryableError, errorMessage } from '../errors.js';
 import { fn, implementing, nonNegativeInt, parseOptions, positiveInt } from '../util/options.js';
+import { isoTime } from '../util/time.js';
 
 /** What a 429 looked like, for a hook that finds the reset time in it. */
 export interface RateLimitResponse {
@@ -126,7 +127,7 @@ export function createHttpSource<P = unknown>(options: HttpSourceOptions<P>): Ht
       stats.rateLimited++;
       const body = parseJson(text);
       const until = resetFromHook({ status, headers, body: body.ok ? body.value : text }) ?? retryAfter(headers) ?? now() + o.defaultPenaltyMs;
-      throw new RateLimitedError(`${what} was rate limited until ${new Date(until).toISOString()}`, until);
+      throw new RateLimitedError(`${what} was rate limited until ${isoTime(until)}`, until);
     }
     if (status < 200 || status >= 300) {
       stats.failures++;
