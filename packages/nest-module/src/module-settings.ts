@@ -27,6 +27,7 @@ const healthSchema = z
   .object({
     maxStaleKeys: z.number().int().nonnegative().optional(),
     maxDeadlineMisses: z.number().int().nonnegative().optional(),
+    deadlineMissWindowMs: z.number().int().positive().default(3_600_000),
     storeTimeoutMs: z.number().int().positive().default(2_000),
     requireRunning: z.boolean().default(true),
   })
@@ -35,7 +36,7 @@ const healthSchema = z
 const settingsSchema = z.object({
   autoStart: z.boolean().default(true),
   jobOverrides: z.record(z.string(), overrideSchema).default({}),
-  health: healthSchema.default({ storeTimeoutMs: 2_000, requireRunning: true }),
+  health: healthSchema.default({ storeTimeoutMs: 2_000, requireRunning: true, deadlineMissWindowMs: 3_600_000 }),
 });
 
 export type ResolvedSettings = z.output<typeof settingsSchema>;

@@ -24,8 +24,10 @@ export interface SyncJobOverride {
 export interface SyncHealthOptions {
   /** Down when more covered keys than this, across all jobs, are past their freshness target. */
   maxStaleKeys?: number;
-  /** Down when more fetches than this finished after their key's deadline since the process started. */
+  /** Down when more fetches than this finished after their key's deadline within `deadlineMissWindowMs`. */
   maxDeadlineMisses?: number;
+  /** The window `maxDeadlineMisses` counts in, on the engine's clock. Default one hour. */
+  deadlineMissWindowMs?: number;
   /** Longest the store may take to answer the reachability probe. Default 2000 ms. */
   storeTimeoutMs?: number;
   /** Down while the engine is not running (not started yet, stopping, stopped). Default true. */

@@ -65,6 +65,7 @@ describe('SyncHealthIndicator', () => {
         store: 'up',
         staleKeys: 0,
         deadlineMisses: 0,
+        recentDeadlineMisses: 0,
         deadLetters: 0,
         jobs: { today: { keys: 3, stale: 0, lagMs: 0, deadlineMisses: 0 } },
       },
@@ -113,7 +114,33 @@ describe('SyncHealthIndicator', () => {
     await engine.trigger('today');
     await clock.advance(3_000);
     const result = await indicator.isHealthy();
-    expect(result.tidesync).toMatchObject({ status: 'down', deadlineMisses: 1, problems: ['1 deadline misses (max 0)'] });
+    expect(result.tidesync).toMatchObject({
+      status: 'down',
+      deadlineMisses: 1,
+      recentDeadlineMisses: 1,
+      problems: ['1 deadline misses in the last 3600000 ms (max 0)'],
+    });
+  });
+
+  it('counts deadline misses within a window: a bad hour long past does not keep it down', async () => {
+    const clockRef: { clock?: VirtualClock } = {};
+    const slow: Source = { fetch: async (task) => (await clockRef.clock!.sleep(2_000), [{ id: 1, key: task.key }]) };
+    const { indicator, engine, clock } = await setup({
+      source: slow,
+      jobs: [{ name: 'today', schedule: '0 0 1 1 *', freshFor: 1_000, plan: () => planIds('today', [1, 2]) }],
+      health: { maxDeadlineMisses: 1, deadlineMissWindowMs: 30 * 60_000 },
+    });
+    clockRef.clock = clock;
+    await engine.trigger('today');
+    await clock.advance(5_000);
+    await engine.trigger('today');
+    await clock.advance(5_000);
+    expect((await indicator.isHealthy()).tidesync).toMatchObject({ status: 'down', recentDeadlineMisses: 2 });
+    // Half an hour on, the misses have left the window; the total since start still shows them.
+    await clock.advance(30 * 60_000);
+    expect((await indicator.isHealthy()).tidesync).toMatchObject({ status: 'up', deadlineMisses: 2, recentDeadlineMisses: 0 });
+    // A per-call window reaches back as far as it asks.
+    expect((await indicator.isHealthy('tidesync', { deadlineMissWindowMs: 2 * 60 * 60_000 })).tidesync).toMatchObject({ status: 'down', recentDeadlineMisses: 2 });
   });
 
   it('is down while the engine is not running, unless told otherwise', async () => {

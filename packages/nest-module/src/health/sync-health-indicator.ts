@@ -16,18 +16,49 @@ import { withoutUndefined } from '../util/without-undefined.js';
  * - the store does not answer `readPaused()` within `storeTimeoutMs` (unreachable or hung);
  * - the engine is not running and `requireRunning` is on (the default);
  * - stale keys across all jobs exceed `maxStaleKeys`;
- * - fetches that finished after their deadline (since the process started) exceed `maxDeadlineMisses`.
+ * - fetches that finished after their deadline within the last `deadlineMissWindowMs` (default one
+ *   hour, on the engine's clock) exceed `maxDeadlineMisses`. A count since start would keep a
+ *   service that had one bad hour down for good; the indicator counts late completions itself, from
+ *   `task:done`, as they happen.
  * Thresholds left unset are reported but not enforced. Right after a start every covered key that
  * was never fetched counts as stale, so `maxStaleKeys` suits readiness probes more than liveness.
  */
 @Injectable()
 export class SyncHealthIndicator {
+  /** Engine-clock times of late completions, oldest first. */
+  private readonly lateAt: number[] = [];
+  /** How far back they are kept: a day, or the module's window when longer (per-call windows reach back this far). */
+  private readonly keepMs: number;
+
   constructor(
     private readonly health: HealthIndicatorService,
     @Inject(TIDESYNC_ENGINE) private readonly engine: SyncEngine,
     @Inject(TIDESYNC_MODULE_OPTIONS) private readonly options: SyncModuleOptions,
     @Inject(TIDESYNC_SETTINGS) private readonly settings: ResolvedSettings,
-  ) {}
+  ) {
+    this.keepMs = Math.max(settings.health.deadlineMissWindowMs, DAY_MS);
+    engine.on('task:done', (e) => {
+      if (!e.late) return;
+      this.lateAt.push(e.fetchedAt);
+      // Bounded however seldom anyone asks: what is older than kept, or past the cap, is dropped.
+      this.forgetBefore(e.fetchedAt - this.keepMs);
+      if (this.lateAt.length > MAX_KEPT) this.lateAt.splice(0, this.lateAt.length - MAX_KEPT);
+    });
+  }
+
+  private forgetBefore(at: number): void {
+    let drop = 0;
+    while (drop < this.lateAt.length && this.lateAt[drop]! < at) drop++;
+    if (drop > 0) this.lateAt.splice(0, drop);
+  }
+
+  /** Late completions within the last `windowMs`. */
+  private recentMisses(windowMs: number): number {
+    const now = this.options.clock?.now() ?? Date.now();
+    this.forgetBefore(now - this.keepMs);
+    const since = now - windowMs;
+    return this.lateAt.filter((at) => at >= since).length;
+  }
 
   /** `key` names the entry in the health report; `overrides` replace the module's `health` defaults. */
   async isHealthy<const Key extends string = 'tidesync'>(
@@ -50,12 +81,13 @@ export class SyncHealthIndicator {
     }
     const staleKeys = sum(status.jobs.map((job) => job.freshness.stale));
     const deadlineMisses = sum(status.jobs.map((job) => job.deadlineMisses));
+    const recentDeadlineMisses = this.recentMisses(limits.deadlineMissWindowMs);
     if (limits.requireRunning && status.state !== 'running') problems.push(`engine is ${status.state}`);
     if (limits.maxStaleKeys !== undefined && staleKeys > limits.maxStaleKeys) {
       problems.push(`${staleKeys} stale keys (max ${limits.maxStaleKeys})`);
     }
-    if (limits.maxDeadlineMisses !== undefined && deadlineMisses > limits.maxDeadlineMisses) {
-      problems.push(`${deadlineMisses} deadline misses (max ${limits.maxDeadlineMisses})`);
+    if (limits.maxDeadlineMisses !== undefined && recentDeadlineMisses > limits.maxDeadlineMisses) {
+      problems.push(`${recentDeadlineMisses} deadline misses in the last ${limits.deadlineMissWindowMs} ms (max ${limits.maxDeadlineMisses})`);
     }
 
     const data = {
@@ -63,6 +95,7 @@ export class SyncHealthIndicator {
       store: storeProblem ? 'down' : 'up',
       staleKeys,
       deadlineMisses,
+      recentDeadlineMisses,
       deadLetters: status.deadLetters,
       jobs: Object.fromEntries(
         status.jobs.map((job) => [
@@ -91,5 +124,9 @@ async function probe(store: Store, timeoutMs: number): Promise<string | undefine
     clearTimeout(timer);
   }
 }
+
+/** Late completions kept at most, whatever the windows: a cap on memory, not a count anyone reads. */
+const MAX_KEPT = 100_000;
+const DAY_MS = 86_400_000;
 
 const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
