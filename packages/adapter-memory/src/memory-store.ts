@@ -30,6 +30,7 @@ export interface MemoryStore<D = unknown> extends Store<D> {
   readScope(scope: string): Row[];
   /** Every scope and its row count. */
   scopes(): Map<string, number>;
+  forgetKeys(keys: readonly string[]): Promise<void>;
 }
 
 interface StoredRow {
@@ -123,6 +124,13 @@ export function createMemoryStore<D = unknown>(options: MemoryStoreOptions<D> = 
         if (state) out.set(key, { ...state });
       }
       return out;
+    },
+
+    async forgetKeys(keys) {
+      for (const key of keys) {
+        const state = keyStates.get(key);
+        if (state) keyStates.set(key, { ...state, lastSuccessAt: undefined });
+      }
     },
 
     async recordFailures(failures: readonly KeyFailure[]) {

@@ -10,7 +10,7 @@ storeConformance('memory', async () => {
     readScope: async (scope) => store.readScope(scope) as unknown as ConformanceRow[],
     reopen: async () => store,
   };
-}, { persistent: true });
+}, { persistent: true, forgetKeys: true });
 
 describe('createMemoryStore', () => {
   it('maps fetched data into rows with a custom mapping and identity', async () => {

@@ -98,6 +98,7 @@ export interface PostgresStore<D = unknown> extends Store<D> {
   migrate(): Promise<number[]>;
   /** Rows of one scope in one mapped table, without the scope columns, with column `read` parsers applied. */
   readScope(scope: string, options?: ReadScopeOptions): Promise<Row[]>;
+  forgetKeys(keys: readonly string[]): Promise<void>;
   readonly schema: string;
 }
 
@@ -419,6 +420,7 @@ export function createPostgresStore<D = unknown>(options: PostgresStoreOptions<D
       return state.readKeyStates(db.query, keys);
     },
     recordFailures: (failures) => stateQuery((q) => state.recordFailures(q, failures)),
+    forgetKeys: (keys) => stateQuery((q) => state.forgetKeys(q, keys)),
     async readPaused() {
       await ready();
       return state.readPaused(db.query);

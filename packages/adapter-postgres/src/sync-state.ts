@@ -54,6 +54,12 @@ export function syncStateSql(schema: string) {
       );
     },
 
+    async forgetKeys(query: Query, keys: readonly string[]): Promise<void> {
+      if (keys.length === 0) return;
+      // NULL, not a row deleted: attempts and failures stay, and a later success's GREATEST(NULL, at) is at.
+      await query(`UPDATE ${keyState} SET last_success_at = NULL WHERE key = ANY($1::text[]) AND last_success_at IS NOT NULL`, [[...new Set(keys)]]);
+    },
+
     async readKeyStates(query: Query, keys: readonly string[]): Promise<Map<string, KeyState>> {
       const out = new Map<string, KeyState>();
       if (keys.length === 0) return out;

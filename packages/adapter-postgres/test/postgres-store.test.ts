@@ -20,7 +20,7 @@ storeConformance(
     };
   },
   // PGlite is one embedded session: its leader lock always grants, so the exclusion test does not apply.
-  { persistent: true },
+  { persistent: true, forgetKeys: true },
 );
 
 describe.skipIf(!TEST_DATABASE_URL)('on PostgreSQL (TEST_DATABASE_URL)', () => {
@@ -39,7 +39,7 @@ describe.skipIf(!TEST_DATABASE_URL)('on PostgreSQL (TEST_DATABASE_URL)', () => {
         cleanup: async () => void (await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)),
       };
     },
-    { persistent: true, leaderLock: true },
+    { persistent: true, leaderLock: true, forgetKeys: true },
   );
 
   storeConformance(
@@ -55,7 +55,7 @@ describe.skipIf(!TEST_DATABASE_URL)('on PostgreSQL (TEST_DATABASE_URL)', () => {
         cleanup: async () => void (await newPool(1).query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)),
       };
     },
-    { persistent: true, leaderLock: true },
+    { persistent: true, leaderLock: true, forgetKeys: true },
   );
 });
 

@@ -15,6 +15,8 @@
  * - **Sync state survives restarts**: freshness per key, pause state, the scheduler's last ticks
  *   and dead letters are read back by a new instance on the same storage.
  * - Optional capabilities (`leaderLock`) are declared on `capabilities`; the engine checks for them.
+ * - `forgetKeys`, where offered, drops the keys' last success and nothing else (no data, no other
+ *   state), durably: a new instance, or another one sharing the storage, plans them as never fetched.
  */
 export interface ScopeWrite<D = unknown> {
   /** The task key whose fetch produced this scope. */
@@ -87,6 +89,11 @@ export interface Store<D = unknown> {
   readKeyStates(keys: readonly string[]): Promise<Map<string, KeyState>>;
   /** Record failed attempts: sync state only, data untouched. */
   recordFailures(failures: readonly KeyFailure[]): Promise<void>;
+  /**
+   * Optional. Drops the keys' last success (`lastSuccessAt` becomes undefined): their stored data is
+   * gone, see the engine's `trigger({ forget })`. Attempts, failures, dead letters and data stay.
+   */
+  forgetKeys?(keys: readonly string[]): Promise<void>;
 
   /** Paused targets: job names, or `'*'` for everything. */
   readPaused(): Promise<string[]>;

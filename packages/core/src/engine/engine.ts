@@ -76,9 +76,10 @@ export interface TriggerOptions {
   /**
    * Keys whose stored data is gone — removed outside the engine (a record deleted and added back)
    * — though the engine still counts them fresh: before planning, it drops what it remembers of
-   * their last success, so those the plan covers are due at once, like keys never fetched. It
-   * does not touch the Store: remove their persisted state there too, or a restart before they
-   * are fetched again reads them as fresh.
+   * their last success, so those the plan covers are due at once, like keys never fetched. Where
+   * the Store offers `forgetKeys` (the memory and Postgres stores do), it drops their persisted
+   * last success too, so a restart before they are fetched again still finds them due; with a
+   * Store without it, a restart reads them as fresh.
    */
   forget?: (key: string) => boolean;
 }
@@ -274,7 +275,14 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
       if (queue.shared) for (const key of toRead) book.refresh(key, states.get(key));
     }
     for (const spec of specs) book.cover(spec.key, name, seq, spec.freshFor ?? job.freshFor);
-    if (forget) for (const spec of specs) if (forget(spec.key)) book.forget(spec.key, now);
+    if (forget) {
+      const forgotten = specs.filter((spec) => forget(spec.key)).map((spec) => spec.key);
+      for (const key of forgotten) book.forget(key, now);
+      // Durably too, where the store can: a restart, or another instance sharing the store, would
+      // otherwise read the keys' last success and count them fresh. A store that fails here only
+      // loses that; this tick still plans them as never fetched.
+      if (forgotten.length > 0 && store.forgetKeys) await safely('forget keys', () => store.forgetKeys!(forgotten));
+    }
 
     let fresh = 0;
     const offers: QueuedTask[] = [];

@@ -25,6 +25,8 @@ export interface StoreCapabilityFlags {
   persistent?: boolean;
   /** The store offers `capabilities.leaderLock`; `reopen` gives a competing instance. */
   leaderLock?: boolean;
+  /** The store offers `forgetKeys` (checked on a reopened instance too when `persistent`). */
+  forgetKeys?: boolean;
 }
 
 const row = (id: string, price: number, name = `item ${id}`): ConformanceRow => ({ id, name, price, tags: [id] });
@@ -147,6 +149,32 @@ export function storeConformance(name: string, factory: () => Promise<StoreHarne
       expect(await write(h, scopes)).toEqual({ inserted: 1_000, updated: 0, unchanged: 0, deleted: 0 });
       expect(await h.readScope('s49')).toHaveLength(20);
     }));
+
+    if (flags.forgetKeys) {
+      it('forgets a key\'s last success and nothing else', withHarness(async (h) => {
+        expect(typeof h.store.forgetKeys).toBe('function');
+        await write(h, { a: [row('1', 1)], b: [row('2', 2)] }, 5_000);
+        await h.store.recordFailures([{ key: 'key:a', job: 'job', at: 6_000, error: 'boom' }]);
+        await h.store.forgetKeys!(['key:a', 'never seen']);
+        const states = await h.store.readKeyStates(['key:a', 'key:b', 'never seen']);
+        expect(states.get('key:a')).toMatchObject({ lastSuccessAt: undefined, lastAttemptAt: 6_000, lastError: 'boom', consecutiveFailures: 1 });
+        expect(states.get('key:b')).toMatchObject({ lastSuccessAt: 5_000 });
+        expect(states.has('never seen')).toBe(false);
+        expect(await h.readScope('a')).toEqual([row('1', 1)]);
+        if (flags.persistent) {
+          const again = await h.reopen!();
+          try {
+            await again.init?.();
+            expect((await again.readKeyStates(['key:a'])).get('key:a')?.lastSuccessAt).toBeUndefined();
+          } finally {
+            await again.close?.();
+          }
+        }
+        // A later success counts again, even one fetched before the last forgotten one.
+        await write(h, { a: [row('1', 1)] }, 4_000);
+        expect((await h.store.readKeyStates(['key:a'])).get('key:a')?.lastSuccessAt).toBe(4_000);
+      }));
+    }
 
     if (flags.persistent) {
       it('a new instance on the same storage sees data and sync state', withHarness(async (h) => {
