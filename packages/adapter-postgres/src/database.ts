@@ -10,14 +10,17 @@
  * - On a single connection (PGlite, a lone Client) transactions are serialised in-process, because
  *   two interleaved BEGINs on one session would merge into one transaction.
  * - A client that was given to us is never closed; only a pool we created is.
- * - On a PGlite that keeps its files in memory (no data directory, `memory://`, `idb://`), each
- *   transaction creates new WAL segments without zero-filling them (`wal_init_zero = off`, for that
- *   transaction alone, where the user may set it). Zero-filling reserves disk space for WAL; in
- *   memory there is none to reserve, and PGlite's in-memory file system grows a file by copying it
- *   whole, so zero-filling a 16 MB segment cost a large write some 5% of its time. Nothing else
- *   changes: a segment reads as zeros either way.
+ * - On a PGlite whose file system is PGlite's own in-memory one (`MemoryFS`: no data directory,
+ *   `memory://`; `IdbFs`: `idb://`, memory synced to IndexedDB), each transaction creates new WAL
+ *   segments without zero-filling them (`wal_init_zero = off`, for that transaction alone, when
+ *   the current role may set it — asked in the same statement, so a role change is honoured and
+ *   a role that may not never fails). Zero-filling reserves disk space for WAL; in memory there is
+ *   none to reserve, and that file system grows a file by copying it whole, so zero-filling a 16 MB
+ *   segment cost a large write some 5% of its time. Any other file system (a data directory, a
+ *   custom `fs`, a wrapper we cannot see into) keeps the setting.
  * - Connection strings never appear in errors or logs (see `redactConnectionString`).
  */
+import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { SyncError } from '@tidesync/core';
@@ -82,8 +85,8 @@ interface PgPool extends Queryable {
 interface PGliteLike extends Queryable {
   transaction<T>(fn: (tx: PGliteTx) => Promise<T>): Promise<T>;
   exec(text: string): Promise<unknown>;
-  /** Undefined, `memory://…` or `idb://…` for a PGlite whose files live in memory. */
-  readonly dataDir?: string;
+  /** PGlite's file system (`MemoryFS`, `IdbFs`, `NodeFS`, …). */
+  readonly fs?: object;
 }
 interface PGliteTx {
   query(text: string, params?: unknown[], options?: { blob?: Blob }): Promise<unknown>;
@@ -253,16 +256,15 @@ function singleClientDatabase(client: Queryable): Database {
 }
 
 function pgliteDatabase(db: PGliteLike): Database {
-  // Decided on the first transaction: whether it may skip zero-filling WAL (see the header).
-  let skipWalZeroing: boolean | undefined = inMemory(db) ? undefined : false;
+  let inMemory: Promise<boolean> | undefined;
   return {
     kind: 'pglite',
     query: async (text, params) => rowsOf(await db.query(text, params)),
     // PGlite's own transaction() holds its exclusive lock for the whole callback.
-    transaction: (fn) =>
-      db.transaction(async (tx) => {
-        skipWalZeroing ??= rowsOf<{ ok: boolean }>(await tx.query(`SELECT has_parameter_privilege('wal_init_zero', 'SET') AS ok`)).rows[0]?.ok === true;
-        if (skipWalZeroing) await tx.query('SET LOCAL wal_init_zero = off');
+    transaction: async (fn) => {
+      const skipWalZeroing = await (inMemory ??= filesInMemory(db));
+      return db.transaction(async (tx) => {
+        if (skipWalZeroing) await tx.query(SKIP_WAL_ZEROING);
         return fn({
           query: async (text, params) => rowsOf(await tx.query(text, params)),
           async copyIn(target, columns, data, format) {
@@ -270,7 +272,8 @@ function pgliteDatabase(db: PGliteLike): Database {
             await tx.query(copySql(target, columns, `'/dev/blob'`, format), [], { blob: new Blob([...data]) });
           },
         });
-      }),
+      });
+    },
     async holdSession() {
       return undefined;
     },
@@ -278,5 +281,27 @@ function pgliteDatabase(db: PGliteLike): Database {
   };
 }
 
-/** PGlite keeps its files in memory without a data directory, with `memory://`, and with `idb://` (synced to IndexedDB now and then). */
-const inMemory = (db: PGliteLike): boolean => db.dataDir === undefined || /^(memory|idb):\/\//.test(db.dataDir);
+/** `wal_init_zero = off` for this transaction, when the current role may set it; a no-op otherwise. */
+const SKIP_WAL_ZEROING = `SELECT CASE WHEN has_parameter_privilege('wal_init_zero', 'SET') THEN set_config('wal_init_zero', 'off', true) END`;
+
+/**
+ * Whether `db` keeps its files in PGlite's in-memory file systems, told by class. PGlite ships
+ * an ESM and a CommonJS build, each with its own classes, and `db` may come from either: both are
+ * asked. A PGlite this process cannot load (another copy, a bundle) gets no for an answer, which
+ * only keeps PostgreSQL's default.
+ */
+async function filesInMemory(db: PGliteLike): Promise<boolean> {
+  if (!db.fs) return false;
+  const builds: { MemoryFS?: unknown; IdbFs?: unknown }[] = [];
+  try {
+    builds.push(await import('@electric-sql/pglite'));
+  } catch {
+    // not loadable as ESM from here
+  }
+  try {
+    builds.push(createRequire(import.meta.url)('@electric-sql/pglite') as { MemoryFS?: unknown; IdbFs?: unknown });
+  } catch {
+    // not loadable as CommonJS from here
+  }
+  return builds.some((b) => [b.MemoryFS, b.IdbFs].some((fs) => typeof fs === 'function' && db.fs instanceof fs));
+}

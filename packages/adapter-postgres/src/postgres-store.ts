@@ -320,15 +320,15 @@ export function createPostgresStore<D = unknown>(options: PostgresStoreOptions<D
     if (issues.length > 0) throw new SyncConfigError('postgres store tables', issues);
   }
 
-  let method: Promise<'copy' | 'unnest'> | undefined;
-  const stagingMethod = () =>
-    (method ??= (async () => {
-      if (o.staging !== 'auto') return o.staging;
-      // PGlite COPYs from a file ('/dev/blob'), which takes a superuser or pg_read_server_files.
-      if (db.kind === 'pglite') return (await db.query<{ ok: boolean }>(`SELECT pg_has_role(current_user, 'pg_read_server_files', 'USAGE') AS ok`)).rows[0]?.ok === true ? 'copy' : 'unnest';
-      if (db.kind === 'pool') return (await loadPgCopyStreams()) ? 'copy' : 'unnest';
-      return 'unnest';
-    })());
+  /** How `tx` stages this batch's rows. */
+  const stagingMethod = async (tx: Tx): Promise<'copy' | 'unnest'> => {
+    if (o.staging !== 'auto') return o.staging;
+    // PGlite COPYs from a file ('/dev/blob'), which takes a superuser or pg_read_server_files:
+    // asked in each write's transaction, as the session's role may change (SET ROLE).
+    if (db.kind === 'pglite') return (await tx.query<{ ok: boolean }>(`SELECT pg_has_role(current_user, 'pg_read_server_files', 'USAGE') AS ok`)).rows[0]?.ok === true ? 'copy' : 'unnest';
+    if (db.kind === 'pool') return (await loadPgCopyStreams()) ? 'copy' : 'unnest';
+    return 'unnest';
+  };
 
   /**
    * Replaces the batch's scopes in one table; see `tableStatements` for the steps and why. `empty`:
@@ -391,10 +391,10 @@ export function createPostgresStore<D = unknown>(options: PostgresStoreOptions<D
       const byScope = new Map<string, ScopeWrite<D>>();
       for (const s of batch.scopes) byScope.set(s.scope, s);
       const scopes = [...byScope.values()];
-      const copy = (await stagingMethod()) === 'copy';
       const staged = stageBatch(plans, { toRows, scopeValues }, scopes);
       try {
         await db.transaction(async (tx) => {
+          const copy = (await stagingMethod(tx)) === 'copy';
           if (db.kind !== 'pglite') {
             await tx.query('SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k', [scopeLockKeys(schema, staged.flatMap(scopeIdentities))]);
           }
