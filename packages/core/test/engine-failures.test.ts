@@ -44,15 +44,15 @@ describe('engine failures', () => {
     await engine.stop();
   });
 
-  it('a reset past maxRateLimitPenaltyMs freezes the budget only until the cap, and says what was asked', async () => {
+  it('a reset past maxRateLimitPenaltyMs, or no number at all, freezes the budget only until the cap', async () => {
     const start = Date.UTC(2026, 10, 28);
     let limited = 0;
     const { clock, arrivals, engine, record } = setup({
       rateLimit: { limit: 30, windowMs: MIN },
       maxRateLimitPenaltyMs: 10 * MIN,
       behaviour: async (task, _ctx, clock) => {
-        // Seconds read as milliseconds and worse: 30 days, no date at all, not a number.
-        const resets = [start + 30 * 24 * HOUR, 1e20, Number.NaN];
+        // Milliseconds read as seconds and worse: 30 days, no date at all, not a number, missing.
+        const resets = [start + 30 * 24 * HOUR, 1e20, Number.NaN, undefined as unknown as number];
         if (task.key === 'k:1' && limited < resets.length) throw new RateLimitedError('429', resets[limited++]!);
         return [{ id: task.key, at: clock.now() }];
       },
@@ -61,15 +61,39 @@ describe('engine failures', () => {
     const penalties = record('ratelimit:penalty');
     await engine.start();
     await engine.trigger('j');
-    await clock.advance(31 * MIN);
+    await clock.advance(41 * MIN);
     // Each answer freezes for 10 minutes from when it came: k:1 is asked again at each thaw.
     const k1 = arrivals.filter((a) => a.key === 'k:1').map((a) => a.at);
-    expect(k1).toHaveLength(4);
-    expect(penalties.map((p) => p.until)).toEqual(k1.slice(0, 3).map((at) => at + 10 * MIN));
-    expect(penalties.map((p) => p.requested)).toEqual([start + 30 * 24 * HOUR, 1e20, Infinity]);
-    for (let i = 1; i < 4; i++) expect(k1[i]! - k1[i - 1]!).toBeGreaterThanOrEqual(10 * MIN);
-    expect(k1[3]! - start).toBeLessThan(31 * MIN);
+    expect(k1).toHaveLength(5);
+    expect(penalties.map((p) => p.until)).toEqual(k1.slice(0, 4).map((at) => at + 10 * MIN));
+    // The remote's reset is reported where it was a number.
+    expect(penalties.map((p) => p.requested)).toEqual([start + 30 * 24 * HOUR, 1e20, undefined, undefined]);
+    for (let i = 1; i < 5; i++) expect(k1[i]! - k1[i - 1]!).toBeGreaterThanOrEqual(10 * MIN);
+    expect(k1[4]! - start).toBeLessThan(41 * MIN);
     expect(new Set(arrivals.map((a) => a.key))).toEqual(new Set(['k:0', 'k:1', 'k:2']));
+    await engine.stop();
+  });
+
+  it('a reset already past freezes for a second, so the refused task does not go straight back', async () => {
+    const start = Date.UTC(2026, 10, 28);
+    let limited = 0;
+    const { clock, arrivals, engine, record } = setup({
+      behaviour: async (task, _ctx, clock) => {
+        // Seconds read as milliseconds (1970), then a reset at this very instant.
+        if (limited < 2) throw new RateLimitedError('429', limited++ === 0 ? 1_764_288_000 : clock.now());
+        return [{ id: task.key, at: clock.now() }];
+      },
+      jobs: [{ name: 'j', schedule: '0 0 * * *', plan: keysPlan('k', 1) }],
+    });
+    const penalties = record('ratelimit:penalty');
+    await engine.start();
+    await engine.trigger('j');
+    await clock.advance(MIN);
+    expect(arrivals.map((a) => a.at)).toEqual([start, start + SEC, start + 2 * SEC]);
+    expect(penalties).toEqual([
+      { key: 'k:0', until: start + SEC, requested: 1_764_288_000 },
+      { key: 'k:0', until: start + 2 * SEC, requested: start + SEC },
+    ]);
     await engine.stop();
   });
 

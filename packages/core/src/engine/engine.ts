@@ -135,6 +135,8 @@ const newWake = (): Wake => {
 
 /** Longest the dispatcher waits for ticks that are still planning before it spends budget. */
 const PLANNING_SETTLE_MS = 1_000;
+/** Shortest freeze one rate-limit answer causes, whatever reset it names (see onFetchFailed). */
+const MIN_RATE_LIMIT_PENALTY_MS = 1_000;
 
 const codeOf = (err: unknown): SyncErrorCode | 'UNKNOWN' => (err instanceof SyncError ? err.code : 'UNKNOWN');
 
@@ -423,20 +425,23 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
       const code = codeOf(err);
       if (err instanceof RateLimitedError) {
         // The remote's word on the budget overrides ours: freeze it for every job until reset,
-        // but never past the cap (see `maxRateLimitPenaltyMs`): a reset years away would stop
-        // every job for good on one misread answer.
-        // A reset that is no number at all (a source's bug) is as far away as one can be.
-        const requested = Number.isNaN(err.until) ? Infinity : err.until;
-        const until = Math.min(requested, now + o.maxRateLimitPenaltyMs);
-        const capped = until < requested;
+        // within bounds. Never past `maxRateLimitPenaltyMs`: a reset years away (milliseconds read
+        // as seconds) would stop every job for good on one misread answer; a reset that is no
+        // number at all (a source's bug) counts as that far. Never less than a second: a reset
+        // already past (a clock behind ours, seconds read as milliseconds) would send the task
+        // straight back to a remote that just refused it, over and over.
+        const raw: unknown = err.until;
+        const requested = typeof raw === 'number' && !Number.isNaN(raw) ? raw : Infinity;
+        const until = Math.max(Math.min(requested, now + o.maxRateLimitPenaltyMs), now + MIN_RATE_LIMIT_PENALTY_MS);
+        const adjusted = until !== requested;
         await limiter?.penalize(until);
-        events.emit('ratelimit:penalty', capped ? { key: task.key, until, requested } : { key: task.key, until });
-        if (capped) {
-          log.warn({ key: task.key, until: isoTime(until), requested: isoTime(requested) }, 'rate limited by the remote past maxRateLimitPenaltyMs; budget frozen until then');
+        events.emit('ratelimit:penalty', adjusted && Number.isFinite(raw) ? { key: task.key, until, requested: raw as number } : { key: task.key, until });
+        if (adjusted) {
+          log.warn({ key: task.key, until: isoTime(until), requested: typeof raw === 'number' ? isoTime(raw) : String(raw) }, 'rate limited by the remote with a reset out of bounds; budget frozen until the nearest bound');
         } else {
           log.warn({ key: task.key, until: isoTime(until) }, 'rate limited by the remote; budget frozen');
         }
-        await queue.retry(task, Math.max(now, until));
+        await queue.retry(task, until);
         return;
       }
       await safely('record failure', () => store.recordFailures([{ key: task.key, job: task.job, at: now, error }]));

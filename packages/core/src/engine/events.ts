@@ -17,7 +17,10 @@ export interface SyncEvents {
   'batch:written': { scopes: number; result: WriteResult; durationMs: number };
   'batch:failed': { scopes: number; error: string };
   'ratelimit:wait': { waitedMs: number };
-  /** `until`: when the budget thaws; `requested`: the remote's reset, when it lay past `maxRateLimitPenaltyMs` and was cut. */
+  /**
+   * `until`: when the budget thaws; `requested`: the remote's reset, when it was a number out of
+   * bounds (past `maxRateLimitPenaltyMs`, or less than a second away) and `until` replaced it.
+   */
   'ratelimit:penalty': { key: string; until: number; requested?: number };
   paused: { job: string | undefined };
   resumed: { job: string | undefined };

@@ -164,9 +164,10 @@ export const engineSchema = z
     /** Only a leader fires ticks. Default: the store's `leaderLock` capability when it has one. */
     leadership: z.union([z.literal(false), z.object({ isLeader: fn<() => boolean | Promise<boolean>>() })]).optional(),
     /**
-     * Longest one rate-limit answer may freeze the budget. A reset further away — seconds read as
-     * milliseconds, a partner clock far off — is cut to this; the first request after it asks
-     * again, and a remote that is still limiting answers 429 again and extends the freeze.
+     * Longest one rate-limit answer may freeze the budget. A reset further away — milliseconds
+     * read as seconds, a partner clock far off, not a number — is cut to this; the first request
+     * after it asks again, and a remote that is still limiting answers 429 again and extends the
+     * freeze. (The shortest freeze is one second, for a reset already past.)
      */
     maxRateLimitPenaltyMs: positiveInt.default(3_600_000),
     /** How long `stop()` lets in-flight fetches finish before aborting them. */
