@@ -1,6 +1,6 @@
 import { parseOptions } from '@tidesync/core';
 import { z } from 'zod';
-import type { SyncModuleOptions } from './sync-module-options.js';
+import type { SyncHealthOptions, SyncModuleOptions } from './sync-module-options.js';
 
 /**
  * Validation of the Nest-only settings. The engine options are not checked here: core checks them
@@ -23,15 +23,27 @@ const overrideSchema = z
   })
   .strict();
 
+const healthFields = {
+  maxStaleKeys: z.number().int().nonnegative(),
+  maxDeadlineMisses: z.number().int().nonnegative(),
+  deadlineMissWindowMs: z.number().int().positive(),
+  storeTimeoutMs: z.number().int().positive(),
+  requireRunning: z.boolean(),
+};
+
 const healthSchema = z
   .object({
-    maxStaleKeys: z.number().int().nonnegative().optional(),
-    maxDeadlineMisses: z.number().int().nonnegative().optional(),
-    deadlineMissWindowMs: z.number().int().positive().default(3_600_000),
-    storeTimeoutMs: z.number().int().positive().default(2_000),
-    requireRunning: z.boolean().default(true),
+    ...healthFields,
+    maxStaleKeys: healthFields.maxStaleKeys.optional(),
+    maxDeadlineMisses: healthFields.maxDeadlineMisses.optional(),
+    deadlineMissWindowMs: healthFields.deadlineMissWindowMs.default(3_600_000),
+    storeTimeoutMs: healthFields.storeTimeoutMs.default(2_000),
+    requireRunning: healthFields.requireRunning.default(true),
   })
   .strict();
+
+/** A health check's own overrides: the same fields, each optional, none defaulted. */
+const healthOverridesSchema = z.object(healthFields).partial().strict();
 
 const settingsSchema = z.object({
   autoStart: z.boolean().default(true),
@@ -45,4 +57,9 @@ export type ResolvedHealthOptions = ResolvedSettings['health'];
 export function resolveSettings(options: SyncModuleOptions | undefined): ResolvedSettings {
   const { autoStart, jobOverrides, health } = options ?? {};
   return parseOptions('tidesync module settings', settingsSchema, { autoStart, jobOverrides, health });
+}
+
+/** Checks one health check's overrides; an invalid one throws `SyncConfigError` listing every problem. */
+export function resolveHealthOverrides(overrides: SyncHealthOptions | undefined): SyncHealthOptions {
+  return parseOptions('tidesync health check overrides', healthOverridesSchema, overrides ?? {});
 }

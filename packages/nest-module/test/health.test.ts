@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { Test, type TestingModule } from '@nestjs/testing';
-import { createVirtualClock, type Source, type VirtualClock } from '@tidesync/core';
+import { SyncConfigError, createVirtualClock, type Source, type VirtualClock } from '@tidesync/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SyncHealthIndicator } from '../src/health/index.js';
 import { SyncEngine, SyncModule, type SyncModuleOptions } from '../src/index.js';
@@ -139,8 +139,17 @@ describe('SyncHealthIndicator', () => {
     // Half an hour on, the misses have left the window; the total since start still shows them.
     await clock.advance(30 * 60_000);
     expect((await indicator.isHealthy()).tidesync).toMatchObject({ status: 'up', deadlineMisses: 2, recentDeadlineMisses: 0 });
-    // A per-call window reaches back as far as it asks.
+    // A per-call window reaches back as far as it asks, up to a day.
     expect((await indicator.isHealthy('tidesync', { deadlineMissWindowMs: 2 * 60 * 60_000 })).tidesync).toMatchObject({ status: 'down', recentDeadlineMisses: 2 });
+    await expect(indicator.isHealthy('tidesync', { deadlineMissWindowMs: 2 * 86_400_000 })).rejects.toThrow(/deadlineMissWindowMs: late fetches are kept for 86400000 ms/);
+  });
+
+  it('rejects invalid per-check overrides with every problem listed, instead of passing the check', async () => {
+    const { indicator } = await setup();
+    const err = await indicator.isHealthy('tidesync', { deadlineMissWindowMs: Number.NaN, maxDeadlineMisses: -1, storeTimeoutMs: '2s' as unknown as number, maxStaleKey: 3 } as never).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SyncConfigError);
+    const paths = (err as SyncConfigError).issues.map((i) => i.path).sort();
+    expect(paths).toEqual(['', 'deadlineMissWindowMs', 'maxDeadlineMisses', 'storeTimeoutMs']);
   });
 
   it('is down while the engine is not running, unless told otherwise', async () => {

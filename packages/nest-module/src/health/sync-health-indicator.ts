@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
-import { errorMessage, type EngineStatus, type Store } from '@tidesync/core';
-import type { ResolvedSettings } from '../module-settings.js';
+import { SyncConfigError, errorMessage, type EngineStatus, type Store } from '@tidesync/core';
+import { resolveHealthOverrides, type ResolvedSettings } from '../module-settings.js';
 import type { SyncHealthOptions, SyncModuleOptions } from '../sync-module-options.js';
 import { TIDESYNC_ENGINE, TIDESYNC_MODULE_OPTIONS, TIDESYNC_SETTINGS } from '../tokens.js';
 import type { SyncEngine } from '../sync-engine.js';
@@ -60,12 +60,22 @@ export class SyncHealthIndicator {
     return this.lateAt.filter((at) => at >= since).length;
   }
 
-  /** `key` names the entry in the health report; `overrides` replace the module's `health` defaults. */
+  /**
+   * `key` names the entry in the health report; `overrides` replace the module's `health` defaults
+   * (checked like them: an invalid one throws `SyncConfigError`, and so does a
+   * `deadlineMissWindowMs` reaching back further than late fetches are kept, a day or the module's
+   * window).
+   */
   async isHealthy<const Key extends string = 'tidesync'>(
     key: Key = 'tidesync' as Key,
     overrides: SyncHealthOptions = {},
   ): Promise<HealthIndicatorResult<Key>> {
-    const limits = { ...this.settings.health, ...withoutUndefined(overrides) };
+    const limits = { ...this.settings.health, ...withoutUndefined(resolveHealthOverrides(overrides)) };
+    if (limits.deadlineMissWindowMs > this.keepMs) {
+      throw new SyncConfigError('tidesync health check overrides', [
+        { path: 'deadlineMissWindowMs', message: `late fetches are kept for ${this.keepMs} ms (a day, or the module's window when longer): a check cannot count further back` },
+      ]);
+    }
     const indicator = this.health.check(key);
     const problems: string[] = [];
 
@@ -125,7 +135,10 @@ async function probe(store: Store, timeoutMs: number): Promise<string | undefine
   }
 }
 
-/** Late completions kept at most, whatever the windows: a cap on memory, not a count anyone reads. */
+/**
+ * Late completions kept at most, whatever the windows: a cap on memory (800 kB). A window holding
+ * more reads as holding this many, so a `maxDeadlineMisses` of 100,000 or more cannot trip.
+ */
 const MAX_KEPT = 100_000;
 const DAY_MS = 86_400_000;
 
