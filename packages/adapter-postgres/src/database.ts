@@ -292,16 +292,17 @@ const SKIP_WAL_ZEROING = `SELECT CASE WHEN has_parameter_privilege('wal_init_zer
  */
 async function filesInMemory(db: PGliteLike): Promise<boolean> {
   if (!db.fs) return false;
-  const builds: { MemoryFS?: unknown; IdbFs?: unknown }[] = [];
+  const isMemoryFs = (build: { MemoryFS?: unknown; IdbFs?: unknown }) =>
+    [build.MemoryFS, build.IdbFs].some((fs) => typeof fs === 'function' && db.fs instanceof fs);
   try {
-    builds.push(await import('@electric-sql/pglite'));
+    if (isMemoryFs(await import('@electric-sql/pglite'))) return true;
   } catch {
     // not loadable as ESM from here
   }
   try {
-    builds.push(createRequire(import.meta.url)('@electric-sql/pglite') as { MemoryFS?: unknown; IdbFs?: unknown });
+    // Loaded only when the ESM classes did not match: the CommonJS build is not small.
+    return isMemoryFs(createRequire(import.meta.url)('@electric-sql/pglite') as { MemoryFS?: unknown; IdbFs?: unknown });
   } catch {
-    // not loadable as CommonJS from here
+    return false; // not loadable as CommonJS from here either
   }
-  return builds.some((b) => [b.MemoryFS, b.IdbFs].some((fs) => typeof fs === 'function' && db.fs instanceof fs));
 }
