@@ -85,8 +85,9 @@ interface PgPool extends Queryable {
 interface PGliteLike extends Queryable {
   transaction<T>(fn: (tx: PGliteTx) => Promise<T>): Promise<T>;
   exec(text: string): Promise<unknown>;
-  /** PGlite's file system (`MemoryFS`, `IdbFs`, `NodeFS`, …). */
+  /** PGlite's file system (`MemoryFS`, `IdbFs`, `NodeFS`, …), set once `waitReady` resolves. */
   readonly fs?: object;
+  readonly waitReady?: Promise<void>;
 }
 interface PGliteTx {
   query(text: string, params?: unknown[], options?: { blob?: Blob }): Promise<unknown>;
@@ -291,6 +292,8 @@ const SKIP_WAL_ZEROING = `SELECT CASE WHEN has_parameter_privilege('wal_init_zer
  * only keeps PostgreSQL's default.
  */
 async function filesInMemory(db: PGliteLike): Promise<boolean> {
+  // `new PGlite()` sets its file system while it starts; a first transaction may come before.
+  await db.waitReady?.catch(() => undefined);
   if (!db.fs) return false;
   const isMemoryFs = (build: { MemoryFS?: unknown; IdbFs?: unknown }) =>
     [build.MemoryFS, build.IdbFs].some((fs) => typeof fs === 'function' && db.fs instanceof fs);

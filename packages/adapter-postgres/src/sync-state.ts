@@ -7,6 +7,8 @@
  *   commit together or not at all.
  * - `recordFailures` touches state only; data tables are never read or written by it.
  * - Keys repeated in one call are folded first (ON CONFLICT cannot touch a row twice).
+ * - Every statement that writes key rows locks them in key order (`ORDER BY key`), so a batch's
+ *   success, failures and a forget touching the same keys concurrently queue, never deadlock.
  */
 import type { DeadLetter, KeyFailure, KeyState } from '@tidesync/core';
 import { qualified } from './identifiers.js';
@@ -29,7 +31,7 @@ export function syncStateSql(schema: string) {
       if (latest.size === 0) return;
       await query(
         `INSERT INTO ${keyState} AS k (key, last_success_at, last_attempt_at, last_error, consecutive_failures)
-         SELECT u.key, u.at, u.at, NULL, 0 FROM unnest($1::text[], $2::bigint[]) AS u(key, at)
+         SELECT u.key, u.at, u.at, NULL, 0 FROM unnest($1::text[], $2::bigint[]) AS u(key, at) ORDER BY u.key
          ON CONFLICT (key) DO UPDATE SET last_success_at = GREATEST(k.last_success_at, excluded.last_success_at),
            last_attempt_at = excluded.last_attempt_at, last_error = NULL, consecutive_failures = 0`,
         [[...latest.keys()], [...latest.values()].map(String)],
@@ -47,7 +49,7 @@ export function syncStateSql(schema: string) {
       const entries = [...folded];
       await query(
         `INSERT INTO ${keyState} AS k (key, last_success_at, last_attempt_at, last_error, consecutive_failures)
-         SELECT u.key, NULL, u.at, u.error, u.n FROM unnest($1::text[], $2::bigint[], $3::text[], $4::int[]) AS u(key, at, error, n)
+         SELECT u.key, NULL, u.at, u.error, u.n FROM unnest($1::text[], $2::bigint[], $3::text[], $4::int[]) AS u(key, at, error, n) ORDER BY u.key
          ON CONFLICT (key) DO UPDATE SET last_attempt_at = excluded.last_attempt_at, last_error = excluded.last_error,
            consecutive_failures = k.consecutive_failures + excluded.consecutive_failures`,
         [entries.map(([k]) => k), entries.map(([, f]) => String(f.at)), entries.map(([, f]) => f.error), entries.map(([, f]) => f.count)],
@@ -57,7 +59,12 @@ export function syncStateSql(schema: string) {
     async forgetKeys(query: Query, keys: readonly string[]): Promise<void> {
       if (keys.length === 0) return;
       // NULL, not a row deleted: attempts and failures stay, and a later success's GREATEST(NULL, at) is at.
-      await query(`UPDATE ${keyState} SET last_success_at = NULL WHERE key = ANY($1::text[]) AND last_success_at IS NOT NULL`, [[...new Set(keys)]]);
+      await query(
+        `UPDATE ${keyState} AS k SET last_success_at = NULL
+         FROM (SELECT key FROM ${keyState} WHERE key = ANY($1::text[]) AND last_success_at IS NOT NULL ORDER BY key FOR UPDATE) AS f
+         WHERE k.key = f.key`,
+        [[...new Set(keys)]],
+      );
     },
 
     async readKeyStates(query: Query, keys: readonly string[]): Promise<Map<string, KeyState>> {

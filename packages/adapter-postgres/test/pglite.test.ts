@@ -39,15 +39,17 @@ describe('PGlite: staging by role, WAL zero-filling by file system', () => {
    * A store on `db` with the recording trigger, initialised as the session's user. `role`, when
    * given, may use the schema: the caller switches to it with SET ROLE whenever it likes.
    */
-  async function storeOn(db: PGlite, role?: string): Promise<{ store: PostgresStore<Item[]>; write(id: string): Promise<{ setting: string; statement: string }> }> {
+  async function storeOn(db: PGlite, role?: string, storeFirst = false): Promise<{ store: PostgresStore<Item[]>; write(id: string): Promise<{ setting: string; statement: string }> }> {
     const schema = randomSchema();
+    const store = createPostgresStore<Item[]>({ client: db, schema, tables: [itemsTable], autoMigrate: true });
+    // `storeFirst`: the store's init is the first use of the database (it creates the schema).
+    if (storeFirst) await store.init();
     await db.exec(`
-      CREATE SCHEMA ${schema};
+      CREATE SCHEMA IF NOT EXISTS ${schema};
       CREATE TABLE ${schema}.seen (n serial, setting text, statement text);
       CREATE FUNCTION ${schema}.note_setting() RETURNS trigger LANGUAGE plpgsql AS
         $$ BEGIN INSERT INTO ${schema}.seen (setting, statement) VALUES (current_setting('wal_init_zero'), split_part(current_query(), ' ', 1)); RETURN NULL; END $$;
     `);
-    const store = createPostgresStore<Item[]>({ client: db, schema, tables: [itemsTable], autoMigrate: true });
     await store.init();
     await db.exec(`CREATE TRIGGER note AFTER INSERT ON ${schema}.items FOR EACH STATEMENT EXECUTE FUNCTION ${schema}.note_setting()`);
     if (role) await db.exec(`GRANT ALL ON SCHEMA ${schema} TO ${role}; GRANT ALL ON ALL TABLES IN SCHEMA ${schema} TO ${role}; GRANT ALL ON ALL SEQUENCES IN SCHEMA ${schema} TO ${role}`);
@@ -72,6 +74,12 @@ describe('PGlite: staging by role, WAL zero-filling by file system', () => {
       // SET LOCAL: the session's own setting is untouched.
       expect((await db.query<{ s: string }>(`SELECT current_setting('wal_init_zero') AS s`)).rows[0]!.s).toBe('on');
     }
+  });
+
+  it('in memory from new PGlite(), not yet started when the store first uses it: off as well', async () => {
+    const db = new PGlite();
+    cleanups.push(() => db.close());
+    expect(await (await storeOn(db, undefined, true)).write('a')).toEqual({ setting: 'off', statement: 'COPY' });
   });
 
   it('in memory from PGlite\'s CommonJS build (its own classes): off as well', async () => {

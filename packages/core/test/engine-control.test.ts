@@ -227,6 +227,33 @@ describe('engine control', () => {
     await engine.stop();
   });
 
+  it('trigger({ forget }) forgets a key once, however many jobs cover it', async () => {
+    const clock = createVirtualClock({ start: Date.UTC(2026, 10, 28) });
+    const { arrivals, source } = recordingSource(clock);
+    const engine = createSyncEngine({
+      source,
+      store: createMemoryStore(),
+      clock,
+      flushMs: 0,
+      jobs: [
+        { name: 'week', schedule: '0 0 * * *', plan: keysPlan('k', 3) },
+        // Plans slowly (longer than the dispatcher waits for planning): the refetch the first job caused lands meanwhile.
+        { name: 'month', schedule: '0 0 * * *', plan: async () => (await clock.sleep(3 * SEC), keysPlan('k', 3)({} as never)) },
+      ],
+    });
+    await engine.start();
+    // A trigger returns once every job has planned, and "month" plans on the virtual clock.
+    const first = engine.trigger(undefined, { force: false });
+    await clock.advance(10 * SEC);
+    await first;
+    expect(arrivals).toHaveLength(3);
+    const second = engine.trigger(undefined, { force: false, forget: (key) => key === 'k:1' });
+    await clock.advance(10 * SEC);
+    await second;
+    expect(arrivals.slice(3).map((a) => a.key)).toEqual(['k:1']);
+    await engine.stop();
+  });
+
   it('trigger({ forget }) persists the forgetting: a restart before the refetch still finds the keys due', async () => {
     const clock = createVirtualClock({ start: Date.UTC(2026, 10, 28) });
     const store = createMemoryStore();

@@ -7,11 +7,12 @@ import {
   RetryableError,
   SyncConfigError,
   createSyncEngine,
+  createSlidingWindowLimiter,
   createVirtualClock,
   type SyncEngineOptions,
 } from '../src/index.js';
 import { maxInAnyWindow } from '../src/testing/index.js';
-import { HOUR, MIN, SEC, keysPlan, setup } from './helpers.js';
+import { HOUR, MIN, SEC, keysPlan, recordingSource, setup } from './helpers.js';
 
 describe('engine failures', () => {
   it('a 429 with a reset time freezes the whole budget until then', async () => {
@@ -71,6 +72,30 @@ describe('engine failures', () => {
     for (let i = 1; i < 5; i++) expect(k1[i]! - k1[i - 1]!).toBeGreaterThanOrEqual(10 * MIN);
     expect(k1[4]! - start).toBeLessThan(41 * MIN);
     expect(new Set(arrivals.map((a) => a.key))).toEqual(new Set(['k:0', 'k:1', 'k:2']));
+    await engine.stop();
+  });
+
+  it('a rate limiter that cannot store the freeze does not strand the refused task', async () => {
+    const start = Date.UTC(2026, 10, 28);
+    const clock = createVirtualClock({ start });
+    // A shared limiter whose backend is down: penalize rejects.
+    const limiter = { ...createSlidingWindowLimiter({ limit: 30, windowMs: MIN, clock }), penalize: async () => Promise.reject(new Error('redis down')) };
+    let limited = false;
+    const { arrivals, source } = recordingSource(clock, async (task, _ctx, clock) => {
+      if (!limited) {
+        limited = true;
+        throw new RateLimitedError('429', start + 20 * SEC);
+      }
+      return [{ id: task.key, at: clock.now() }];
+    });
+    const engine = createSyncEngine({ source, store: createMemoryStore(), clock, rateLimit: limiter, flushMs: 0, jobs: [{ name: 'j', schedule: '0 0 * * *', plan: keysPlan('k', 1) }] });
+    const errors: string[] = [];
+    engine.on('error', (e) => errors.push(e.where));
+    await engine.start();
+    await engine.trigger('j');
+    await clock.advance(MIN);
+    expect(arrivals.map((a) => a.at)).toEqual([start, start + 20 * SEC]);
+    expect(errors).toContain('rate-limit penalty');
     await engine.stop();
   });
 

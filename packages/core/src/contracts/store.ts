@@ -16,7 +16,10 @@
  *   and dead letters are read back by a new instance on the same storage.
  * - Optional capabilities (`leaderLock`) are declared on `capabilities`; the engine checks for them.
  * - `forgetKeys`, where offered, drops the keys' last success and nothing else (no data, no other
- *   state), durably: a new instance, or another one sharing the storage, plans them as never fetched.
+ *   state), durably: an instance that loads their state afterwards — a restarted one, or one that
+ *   had not planned them yet — finds them never fetched. (An instance already holding a success
+ *   keeps it; the forgetting instance has queued the keys by then.) A success written afterwards
+ *   counts again, even one fetched earlier.
  */
 export interface ScopeWrite<D = unknown> {
   /** The task key whose fetch produced this scope. */

@@ -79,7 +79,9 @@ export interface TriggerOptions {
    * their last success, so those the plan covers are due at once, like keys never fetched. Where
    * the Store offers `forgetKeys` (the memory and Postgres stores do), it drops their persisted
    * last success too, so a restart before they are fetched again still finds them due; with a
-   * Store without it, a restart reads them as fresh.
+   * Store without it, a restart reads them as fresh. A key whose fetch is in flight is not fetched
+   * twice: that fetch's write counts as its success. Each key is forgotten once per trigger, however
+   * many jobs cover it.
    */
   forget?: (key: string) => boolean;
 }
@@ -432,9 +434,11 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
         // straight back to a remote that just refused it, over and over.
         const raw: unknown = err.until;
         const requested = typeof raw === 'number' && !Number.isNaN(raw) ? raw : Infinity;
-        const until = Math.max(Math.min(requested, now + o.maxRateLimitPenaltyMs), now + MIN_RATE_LIMIT_PENALTY_MS);
+        const until = Math.max(Math.min(requested, now + o.maxRateLimitPenaltyMs), now + Math.min(MIN_RATE_LIMIT_PENALTY_MS, o.maxRateLimitPenaltyMs));
         const adjusted = until !== requested;
-        await limiter?.penalize(until);
+        // The task is retried below whatever becomes of the freeze: a shared limiter that cannot
+        // store it (Redis or Postgres down) must not leave the task taken for good.
+        if (limiter) await safely('rate-limit penalty', async () => limiter.penalize(until));
         events.emit('ratelimit:penalty', adjusted && Number.isFinite(raw) ? { key: task.key, until, requested: raw as number } : { key: task.key, until });
         if (adjusted) {
           log.warn({ key: task.key, until: isoTime(until), requested: typeof raw === 'number' ? isoTime(raw) : String(raw) }, 'rate limited by the remote with a reset out of bounds; budget frozen until the nearest bound');
@@ -640,8 +644,19 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
     async trigger(job, triggerOptions = {}) {
       const names = job === undefined ? [...jobs.keys()] : [jobOf(job).def.name];
       const now = clock.now();
+      // Once per trigger, not once per job: jobs covering one key plan one after another, and a
+      // second forget could wipe the success of a refetch the first one already caused.
+      const picked = triggerOptions.forget;
+      const forgotten = new Set<string>();
+      const forget =
+        picked &&
+        ((key: string) => {
+          if (forgotten.has(key) || !picked(key)) return false;
+          forgotten.add(key);
+          return true;
+        });
       for (const name of names) {
-        await planTick(name, { schedule: name, scheduledAt: now, firedAt: now, catchUp: false, manual: true }, triggerOptions.force ?? true, triggerOptions.forget);
+        await planTick(name, { schedule: name, scheduledAt: now, firedAt: now, catchUp: false, manual: true }, triggerOptions.force ?? true, forget);
       }
     },
 
