@@ -59,7 +59,15 @@ export function resolveSettings(options: SyncModuleOptions | undefined): Resolve
   return parseOptions('tidesync module settings', settingsSchema, { autoStart, jobOverrides, health });
 }
 
-/** Checks one health check's overrides; an invalid one throws `SyncConfigError` listing every problem. */
-export function resolveHealthOverrides(overrides: SyncHealthOptions | undefined): SyncHealthOptions {
-  return parseOptions('tidesync health check overrides', healthOverridesSchema, overrides ?? {});
+/**
+ * Checks one health check's overrides; an invalid one throws `SyncConfigError` listing every
+ * problem. `keptMs`: how far back late fetches are kept, the longest window a check may ask for.
+ */
+export function resolveHealthOverrides(overrides: SyncHealthOptions | undefined, keptMs: number): SyncHealthOptions {
+  return parseOptions('tidesync health check overrides', healthOverridesSchema, overrides ?? {}, (input) => {
+    const window = (input as SyncHealthOptions).deadlineMissWindowMs;
+    return typeof window === 'number' && window > keptMs
+      ? [{ path: 'deadlineMissWindowMs', message: `late fetches are kept for ${keptMs} ms (a day, or the module's window when longer): a check cannot count further back` }]
+      : [];
+  });
 }

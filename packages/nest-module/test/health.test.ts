@@ -150,6 +150,9 @@ describe('SyncHealthIndicator', () => {
     expect(err).toBeInstanceOf(SyncConfigError);
     const paths = (err as SyncConfigError).issues.map((i) => i.path).sort();
     expect(paths).toEqual(['', 'deadlineMissWindowMs', 'maxDeadlineMisses', 'storeTimeoutMs']);
+    // A window too long is listed with the other problems.
+    const both = await indicator.isHealthy('tidesync', { deadlineMissWindowMs: 2 * 86_400_000, maxDeadlineMisses: -1 }).catch((e: unknown) => e);
+    expect((both as SyncConfigError).issues.map((i) => i.path).sort()).toEqual(['deadlineMissWindowMs', 'maxDeadlineMisses']);
   });
 
   it('is down while the engine is not running, unless told otherwise', async () => {

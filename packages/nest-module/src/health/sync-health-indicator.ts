@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
-import { SyncConfigError, errorMessage, type EngineStatus, type Store } from '@tidesync/core';
+import { errorMessage, type EngineStatus, type Store } from '@tidesync/core';
 import { resolveHealthOverrides, type ResolvedSettings } from '../module-settings.js';
 import type { SyncHealthOptions, SyncModuleOptions } from '../sync-module-options.js';
 import { TIDESYNC_ENGINE, TIDESYNC_MODULE_OPTIONS, TIDESYNC_SETTINGS } from '../tokens.js';
@@ -70,12 +70,7 @@ export class SyncHealthIndicator {
     key: Key = 'tidesync' as Key,
     overrides: SyncHealthOptions = {},
   ): Promise<HealthIndicatorResult<Key>> {
-    const limits = { ...this.settings.health, ...withoutUndefined(resolveHealthOverrides(overrides)) };
-    if (limits.deadlineMissWindowMs > this.keepMs) {
-      throw new SyncConfigError('tidesync health check overrides', [
-        { path: 'deadlineMissWindowMs', message: `late fetches are kept for ${this.keepMs} ms (a day, or the module's window when longer): a check cannot count further back` },
-      ]);
-    }
+    const limits = { ...this.settings.health, ...withoutUndefined(resolveHealthOverrides(overrides, this.keepMs)) };
     const indicator = this.health.check(key);
     const problems: string[] = [];
 
