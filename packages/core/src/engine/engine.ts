@@ -31,7 +31,7 @@ import type { SyncEvents } from './events.js';
 import { planCapacity, type CapacityReport } from './capacity.js';
 import { KeyBook } from './key-book.js';
 import { duplicateJobNames, engineSchema, jobSchema, type JobDefinition, type ResolvedJob, type SyncEngineOptions } from './options.js';
-import { backoffDelay } from './retry.js';
+import { backoffDelay, rateLimitThaw } from './retry.js';
 import { BatchWriter, type PendingWrite } from './writer.js';
 
 export interface JobStatus {
@@ -137,8 +137,6 @@ const newWake = (): Wake => {
 
 /** Longest the dispatcher waits for ticks that are still planning before it spends budget. */
 const PLANNING_SETTLE_MS = 1_000;
-/** Shortest freeze one rate-limit answer causes, whatever reset it names (see onFetchFailed). */
-const MIN_RATE_LIMIT_PENALTY_MS = 1_000;
 
 const codeOf = (err: unknown): SyncErrorCode | 'UNKNOWN' => (err instanceof SyncError ? err.code : 'UNKNOWN');
 
@@ -282,8 +280,8 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
     if (forget) {
       const forgotten = specs.filter((spec) => forget(spec.key)).map((spec) => spec.key);
       for (const key of forgotten) book.forget(key, now);
-      // Durably too, where the store can: a restart, or another instance sharing the store, would
-      // otherwise read the keys' last success and count them fresh. A store that fails here only
+      // Durably too, where the store can: a restart, or an instance that has not loaded the keys,
+      // would otherwise read their last success and count them fresh. A store that fails here only
       // loses that; this tick still plans them as never fetched.
       if (forgotten.length > 0 && store.forgetKeys) await safely('forget keys', () => store.forgetKeys!(forgotten));
     }
@@ -427,21 +425,14 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
       const code = codeOf(err);
       if (err instanceof RateLimitedError) {
         // The remote's word on the budget overrides ours: freeze it for every job until reset,
-        // within bounds. Never past `maxRateLimitPenaltyMs`: a reset years away (milliseconds read
-        // as seconds) would stop every job for good on one misread answer; a reset that is no
-        // number at all (a source's bug) counts as that far. Never less than a second: a reset
-        // already past (a clock behind ours, seconds read as milliseconds) would send the task
-        // straight back to a remote that just refused it, over and over.
-        const raw: unknown = err.until;
-        const requested = typeof raw === 'number' && !Number.isNaN(raw) ? raw : Infinity;
-        const until = Math.max(Math.min(requested, now + o.maxRateLimitPenaltyMs), now + Math.min(MIN_RATE_LIMIT_PENALTY_MS, o.maxRateLimitPenaltyMs));
-        const adjusted = until !== requested;
+        // within bounds (see `rateLimitThaw`).
+        const { until, requested } = rateLimitThaw(err.until, now, o.maxRateLimitPenaltyMs);
         // The task is retried below whatever becomes of the freeze: a shared limiter that cannot
         // store it (Redis or Postgres down) must not leave the task taken for good.
         if (limiter) await safely('rate-limit penalty', async () => limiter.penalize(until));
-        events.emit('ratelimit:penalty', adjusted && Number.isFinite(raw) ? { key: task.key, until, requested: raw as number } : { key: task.key, until });
-        if (adjusted) {
-          log.warn({ key: task.key, until: isoTime(until), requested: typeof raw === 'number' ? isoTime(raw) : String(raw) }, 'rate limited by the remote with a reset out of bounds; budget frozen until the nearest bound');
+        events.emit('ratelimit:penalty', requested === undefined ? { key: task.key, until } : { key: task.key, until, requested });
+        if (until !== err.until) {
+          log.warn({ key: task.key, until: isoTime(until), requested: typeof err.until === 'number' ? isoTime(err.until) : String(err.until) }, 'rate limited by the remote with a reset out of bounds; budget frozen until the nearest bound');
         } else {
           log.warn({ key: task.key, until: isoTime(until) }, 'rate limited by the remote; budget frozen');
         }
