@@ -6,6 +6,7 @@ import {
   RateLimitedError,
   RetryableError,
   SyncConfigError,
+  createMemoryQueue,
   createSyncEngine,
   createSlidingWindowLimiter,
   createVirtualClock,
@@ -251,6 +252,39 @@ describe('engine failures', () => {
     await clock.advance(30 * SEC);
     expect(inner.scopes().size).toBe(2);
     expect((await engine.status()).deadLetters).toBe(0);
+    await engine.stop();
+  });
+
+  it('a queue that cannot take the ack of a written batch is reported, and the tasks still count as done', async () => {
+    const clock = createVirtualClock({ start: Date.UTC(2026, 10, 28) });
+    const inner = createMemoryQueue();
+    let acks = 0;
+    // A shared queue whose backend drops the first ack.
+    const queue = { ...inner, ack: (keys: readonly string[]) => (++acks === 1 ? Promise.reject(new Error('redis down')) : inner.ack(keys)) };
+    const store = createMemoryStore();
+    const engine = createSyncEngine({
+      clock,
+      store,
+      queue,
+      flushMs: 0,
+      batchSize: 10,
+      source: { fetch: async (task) => [{ id: task.key }] },
+      jobs: [{ name: 'j', schedule: '0 * * * *', plan: keysPlan('k', 2) }],
+    });
+    const errors: { where: string; error: string }[] = [];
+    const done: string[] = [];
+    const written: number[] = [];
+    engine.on('error', (e) => errors.push(e));
+    engine.on('task:done', (e) => done.push(e.key));
+    engine.on('batch:written', (e) => written.push(e.scopes));
+    await engine.start();
+    await engine.trigger('j');
+    await clock.advance(SEC);
+    expect(errors).toEqual([{ where: 'queue ack', error: 'redis down' }]);
+    expect(done.sort()).toEqual(['k:0', 'k:1']);
+    expect(written.reduce((a, b) => a + b, 0)).toBe(2);
+    expect(store.scopes().size).toBe(2);
+    expect((await engine.status()).jobs.find((j) => j.name === 'j')!.done).toBe(2);
     await engine.stop();
   });
 

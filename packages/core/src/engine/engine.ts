@@ -501,7 +501,10 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
         }
         if (deadLettered.delete(task.key)) cleared.push(task.key);
       }
-      await queue.ack(items.map((i) => i.task.key));
+      // The rows and the keys' freshness are stored: the tasks are done whether or not the queue
+      // takes the ack. A queue that missed it hands a task out again (a shared queue, once its
+      // lock lapses), and that task refetches a scope already fresh: reported, not fatal.
+      await safely('queue ack', () => queue.ack(items.map((i) => i.task.key)));
       if (events.listenerCount('task:done') > 0) {
         items.forEach(({ task, write }, i) =>
           events.emit('task:done', {
