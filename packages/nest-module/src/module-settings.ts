@@ -23,9 +23,20 @@ const overrideSchema = z
   })
   .strict();
 
+/**
+ * Late completions the health indicator keeps at most, whatever the windows: a cap on memory
+ * (800 kB). A window holding more reads as holding this many, so a `maxDeadlineMisses` of this
+ * many or more could never trip, and is refused.
+ */
+export const MAX_KEPT_MISSES = 100_000;
+
 const healthFields = {
   maxStaleKeys: z.number().int().nonnegative(),
-  maxDeadlineMisses: z.number().int().nonnegative(),
+  maxDeadlineMisses: z
+    .number()
+    .int()
+    .nonnegative()
+    .max(MAX_KEPT_MISSES - 1, `must be below ${MAX_KEPT_MISSES.toLocaleString('en')}: the health check keeps at most that many late fetches, so a higher limit could never trip`),
   deadlineMissWindowMs: z.number().int().positive(),
   storeTimeoutMs: z.number().int().positive(),
   requireRunning: z.boolean(),

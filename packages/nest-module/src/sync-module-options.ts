@@ -24,7 +24,7 @@ export interface SyncJobOverride {
 export interface SyncHealthOptions {
   /** Down when more covered keys than this, across all jobs, are past their freshness target. */
   maxStaleKeys?: number;
-  /** Down when more fetches than this finished after their key's deadline within `deadlineMissWindowMs`. */
+  /** Down when more fetches than this finished after their key's deadline within `deadlineMissWindowMs`. Below 100,000 (the most late fetches the check keeps). */
   maxDeadlineMisses?: number;
   /** The window `maxDeadlineMisses` counts in, on the engine's clock. Default one hour. */
   deadlineMissWindowMs?: number;

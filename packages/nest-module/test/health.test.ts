@@ -155,6 +155,16 @@ describe('SyncHealthIndicator', () => {
     expect((both as SyncConfigError).issues.map((i) => i.path).sort()).toEqual(['deadlineMissWindowMs', 'maxDeadlineMisses']);
   });
 
+  it('refuses a maxDeadlineMisses the kept late fetches could never exceed, in the module and per check', async () => {
+    // The check keeps at most 100,000 late fetches: a limit of that many could never trip.
+    await expect(setup({ health: { maxDeadlineMisses: 100_000 } })).rejects.toThrow(/health\.maxDeadlineMisses: must be below 100,000/);
+    const { indicator } = await setup({ health: { maxDeadlineMisses: 99_999 } });
+    expect((await indicator.isHealthy()).tidesync.status).toBe('up');
+    const err = await indicator.isHealthy('tidesync', { maxDeadlineMisses: 1e6 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SyncConfigError);
+    expect((err as SyncConfigError).issues).toEqual([expect.objectContaining({ path: 'maxDeadlineMisses', message: expect.stringMatching(/could never trip/) })]);
+  });
+
   it('is down while the engine is not running, unless told otherwise', async () => {
     const { indicator } = await setup({ autoStart: false });
     expect((await indicator.isHealthy()).tidesync).toMatchObject({ status: 'down', state: 'idle', problems: ['engine is idle'] });

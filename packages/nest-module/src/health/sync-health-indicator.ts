@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
 import { errorMessage, type EngineStatus, type Store } from '@tidesync/core';
-import { resolveHealthOverrides, type ResolvedSettings } from '../module-settings.js';
+import { MAX_KEPT_MISSES, resolveHealthOverrides, type ResolvedSettings } from '../module-settings.js';
 import type { SyncHealthOptions, SyncModuleOptions } from '../sync-module-options.js';
 import { TIDESYNC_ENGINE, TIDESYNC_MODULE_OPTIONS, TIDESYNC_SETTINGS } from '../tokens.js';
 import type { SyncEngine } from '../sync-engine.js';
@@ -42,7 +42,7 @@ export class SyncHealthIndicator {
       this.lateAt.push(e.fetchedAt);
       // Bounded however seldom anyone asks: what is older than kept, or past the cap, is dropped.
       this.forgetBefore(e.fetchedAt - this.keepMs);
-      if (this.lateAt.length > MAX_KEPT) this.lateAt.splice(0, this.lateAt.length - MAX_KEPT);
+      if (this.lateAt.length > MAX_KEPT_MISSES) this.lateAt.splice(0, this.lateAt.length - MAX_KEPT_MISSES);
     });
   }
 
@@ -130,11 +130,6 @@ async function probe(store: Store, timeoutMs: number): Promise<string | undefine
   }
 }
 
-/**
- * Late completions kept at most, whatever the windows: a cap on memory (800 kB). A window holding
- * more reads as holding this many, so a `maxDeadlineMisses` of 100,000 or more cannot trip.
- */
-const MAX_KEPT = 100_000;
 const DAY_MS = 86_400_000;
 
 const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
