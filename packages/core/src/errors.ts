@@ -65,16 +65,17 @@ export class RetryableError extends SyncError {
 }
 
 /**
- * The remote refused because the budget is spent. `until` is the epoch ms at which it accepts
- * requests again; the engine freezes the whole shared budget until then.
+ * The remote refused because the budget is spent. `until` is when it accepts requests again, given
+ * as epoch ms or a `Date` and kept as epoch ms; the engine freezes the whole shared budget until
+ * then (an invalid `Date` is NaN: no reset, see `maxRateLimitPenaltyMs`).
  */
 export class RateLimitedError extends SyncError {
   readonly until: number;
 
-  constructor(message: string, until: number, options?: { cause?: unknown }) {
+  constructor(message: string, until: number | Date, options?: { cause?: unknown }) {
     super('SOURCE_RATE_LIMITED', message, options);
     this.name = 'RateLimitedError';
-    this.until = until;
+    this.until = until instanceof Date ? until.getTime() : until;
   }
 }
 

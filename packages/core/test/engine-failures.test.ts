@@ -16,7 +16,10 @@ import { maxInAnyWindow } from '../src/testing/index.js';
 import { HOUR, MIN, SEC, keysPlan, recordingSource, setup } from './helpers.js';
 
 describe('engine failures', () => {
-  it('a 429 with a reset time freezes the whole budget until then', async () => {
+  it.each([
+    ['epoch ms', (at: number) => at],
+    ['a Date', (at: number) => new Date(at)],
+  ])('a 429 with a reset time (%s) freezes the whole budget until then', async (_form, given) => {
     let limited = false;
     const start = Date.UTC(2026, 10, 28);
     const reset = start + 45 * SEC;
@@ -25,7 +28,7 @@ describe('engine failures', () => {
       behaviour: async (task, _ctx, clock) => {
         if (!limited && task.key === 'k:3') {
           limited = true;
-          throw new RateLimitedError('429', reset);
+          throw new RateLimitedError('429', given(reset));
         }
         return [{ id: task.key, at: clock.now() }];
       },

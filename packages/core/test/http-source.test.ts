@@ -146,6 +146,17 @@ describe('createHttpSource', () => {
     expect((noReset as RateLimitedError).until).toBeLessThan(Date.now() + 61_000);
   });
 
+  it('a reset hook may answer with a Date; an invalid one counts as no reset', async () => {
+    const reset = Date.now() + 42_000;
+    const dated = await failure('/429-bad-reset-only', source({ defaultPenaltyMs: 60_000, rateLimitReset: () => new Date(reset) }));
+    expect(dated).toBeInstanceOf(RateLimitedError);
+    expect((dated as RateLimitedError).until).toBe(reset);
+    const before = Date.now();
+    const invalid = await failure('/429-bad-reset-only', source({ defaultPenaltyMs: 60_000, rateLimitReset: () => new Date(Number.NaN) }));
+    expect((invalid as RateLimitedError).until).toBeGreaterThanOrEqual(before + 60_000);
+    expect((invalid as RateLimitedError).until).toBeLessThan(Date.now() + 61_000);
+  });
+
   it('times out slow requests as retryable, and resets as retryable', async () => {
     const slow = await failure('/slow');
     expect(slow).toBeInstanceOf(RetryableError);

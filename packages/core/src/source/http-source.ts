@@ -28,8 +28,8 @@ const optionsSchema = z.object({
   /** Keep-alive pool size towards the origin. */
   connections: positiveInt.default(8),
   keepAliveTimeoutMs: positiveInt.default(30_000),
-  /** Finds the reset time (epoch ms) in a 429; `Retry-After` is used when it returns undefined. */
-  rateLimitReset: fn<(response: RateLimitResponse) => number | undefined>().optional(),
+  /** Finds the reset time (epoch ms or a `Date`) in a 429; `Retry-After` is used when it returns undefined. */
+  rateLimitReset: fn<(response: RateLimitResponse) => number | Date | undefined>().optional(),
   /** Freeze used when a 429 says nothing about when to come back. */
   defaultPenaltyMs: nonNegativeInt.default(60_000),
   /** A dispatcher to use instead of the built-in pool (tests, proxies). Not closed by `close()`. */
@@ -82,13 +82,14 @@ export function createHttpSource<P = unknown>(options: HttpSourceOptions<P>): Ht
     return Number.isNaN(date) ? undefined : date;
   };
 
-  // The hook reads an untrusted body: a reset that is not a finite number (a string, NaN, a hook
-  // that throws on an unexpected shape) counts as no reset, so the budget still freezes on
-  // Retry-After or the default penalty instead of the task failing without any freeze.
+  // The hook reads an untrusted body: a reset that is neither a finite number nor a valid Date (a
+  // string, NaN, a hook that throws on an unexpected shape) counts as no reset, so the budget still
+  // freezes on Retry-After or the default penalty instead of the task failing without any freeze.
   const resetFromHook = (response: RateLimitResponse): number | undefined => {
     if (!o.rateLimitReset) return undefined;
     try {
-      const until: unknown = o.rateLimitReset(response);
+      const reset: unknown = o.rateLimitReset(response);
+      const until = reset instanceof Date ? reset.getTime() : reset;
       return typeof until === 'number' && Number.isFinite(until) ? until : undefined;
     } catch {
       return undefined;
