@@ -15,6 +15,19 @@ import {
 import { maxInAnyWindow } from '../src/testing/index.js';
 import { HOUR, MIN, SEC, keysPlan, recordingSource, setup } from './helpers.js';
 
+/** Two keys written in one batch, straight away, through `store` and `queue`. */
+const twoKeysThrough = (clock: ReturnType<typeof createVirtualClock>, store: SyncEngineOptions['store'], queue: SyncEngineOptions['queue']) =>
+  createSyncEngine({
+    clock,
+    store,
+    queue,
+    flushMs: 0,
+    batchSize: 10,
+    retry: { attempts: 2, baseDelayMs: SEC, factor: 2, maxDelayMs: 10 * SEC, jitter: 0 },
+    source: { fetch: async (task) => [{ id: task.key }] },
+    jobs: [{ name: 'j', schedule: '0 * * * *', plan: keysPlan('k', 2) }],
+  });
+
 describe('engine failures', () => {
   it.each([
     ['epoch ms', (at: number) => at],
@@ -265,15 +278,9 @@ describe('engine failures', () => {
     // A shared queue whose backend drops the first ack.
     const queue = { ...inner, ack: (keys: readonly string[]) => (++acks === 1 ? Promise.reject(new Error('redis down')) : inner.ack(keys)) };
     const store = createMemoryStore();
-    const engine = createSyncEngine({
-      clock,
-      store,
-      queue,
-      flushMs: 0,
-      batchSize: 10,
-      source: { fetch: async (task) => [{ id: task.key }] },
-      jobs: [{ name: 'j', schedule: '0 * * * *', plan: keysPlan('k', 2) }],
-    });
+    // k:0 gave up in an earlier run: its success now clears the dead letter.
+    await store.addDeadLetter({ key: 'k:0', scope: 'k:0', job: 'j', payload: { n: 0 }, attempts: 3, error: 'earlier', at: 0 });
+    const engine = twoKeysThrough(clock, store, queue);
     const errors: { where: string; error: string }[] = [];
     const done: string[] = [];
     const written: number[] = [];
@@ -287,7 +294,31 @@ describe('engine failures', () => {
     expect(done.sort()).toEqual(['k:0', 'k:1']);
     expect(written.reduce((a, b) => a + b, 0)).toBe(2);
     expect(store.scopes().size).toBe(2);
+    expect(await store.listDeadLetters()).toEqual([]);
     expect((await engine.status()).jobs.find((j) => j.name === 'j')!.done).toBe(2);
+    await engine.stop();
+  });
+
+  it('a queue that refuses to take back one task of a failed batch is reported, and the others are still requeued', async () => {
+    const clock = createVirtualClock({ start: Date.UTC(2026, 10, 28) });
+    const inner = createMemoryQueue();
+    let retries = 0;
+    const queue = { ...inner, retry: (...args: Parameters<typeof inner.retry>) => (++retries === 1 ? Promise.reject(new Error('redis down')) : inner.retry(...args)) };
+    const memory = createMemoryStore();
+    let down = true;
+    const store = { ...memory, write: (batch: Parameters<typeof memory.write>[0]) => (down ? Promise.reject(new Error('connection refused')) : memory.write(batch)) };
+    const engine = twoKeysThrough(clock, store, queue);
+    const errors: string[] = [];
+    engine.on('error', (e) => errors.push(e.where));
+    await engine.start();
+    await engine.trigger('j');
+    await clock.advance(SEC / 2);
+    down = false;
+    await clock.advance(30 * SEC);
+    expect(errors).toContain('store write');
+    expect(errors).toContain('queue retry');
+    // The task the queue refused stays with the queue (in flight); the other one was written.
+    expect(memory.scopes().size).toBe(1);
     await engine.stop();
   });
 

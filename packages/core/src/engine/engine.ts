@@ -395,7 +395,7 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
   const runTask = async (task: QueuedTask) => {
     const job = jobs.get(task.job);
     if (!job) {
-      await queue.ack([task.key]);
+      await safely('queue ack', () => queue.ack([task.key]));
       return;
     }
     const controller = controllerOf(task.job);
@@ -462,7 +462,7 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
           at: now,
         }),
       );
-      await queue.ack([task.key]);
+      await safely('queue ack', () => queue.ack([task.key]));
       events.emit('task:failed', { job: task.job, key: task.key, attempt: task.attempt, code, error, deadLettered: true });
       log.error({ key: task.key, attempts: task.attempt, code, err: error }, 'fetch gave up; dead-lettered');
     } catch (inner) {
@@ -502,8 +502,9 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
         if (deadLettered.delete(task.key)) cleared.push(task.key);
       }
       // The rows and the keys' freshness are stored: the tasks are done whether or not the queue
-      // takes the ack. A queue that missed it hands a task out again (a shared queue, once its
-      // lock lapses), and that task refetches a scope already fresh: reported, not fatal.
+      // takes the ack. What becomes of an unacked task is the queue's: a shared queue hands it out
+      // again once its lock lapses (a refetch of a fresh scope); the in-process queue's ack does
+      // not fail. Reported, not fatal.
       await safely('queue ack', () => queue.ack(items.map((i) => i.task.key)));
       if (events.listenerCount('task:done') > 0) {
         items.forEach(({ task, write }, i) =>
@@ -526,7 +527,8 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
       const at = clock.now() + backoffDelay(o.retry, storeFailures, random);
       reportError('store write', err);
       events.emit('batch:failed', { scopes: items.length, error: errorMessage(err) });
-      for (const { task } of items) await queue.retry(task, at);
+      // Each task on its own: one the queue refuses must not strand the others.
+      for (const { task } of items) await safely('queue retry', () => queue.retry(task, at));
       notify();
     },
   });
