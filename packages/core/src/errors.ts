@@ -4,6 +4,7 @@
  * signals: the engine reads their class to decide between retrying, freezing the budget, or
  * dead-lettering.
  */
+import { epochMs } from './util/time.js';
 
 export type SyncErrorCode =
   | 'CONFIG_INVALID'
@@ -75,7 +76,7 @@ export class RateLimitedError extends SyncError {
   constructor(message: string, until: number | Date, options?: { cause?: unknown }) {
     super('SOURCE_RATE_LIMITED', message, options);
     this.name = 'RateLimitedError';
-    this.until = until instanceof Date ? until.getTime() : until;
+    this.until = epochMs(until);
   }
 }
 

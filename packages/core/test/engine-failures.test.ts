@@ -299,6 +299,31 @@ describe('engine failures', () => {
     await engine.stop();
   });
 
+  it('a queue that cannot take the ack of a dead-lettered task is reported, and the task still counts as failed', async () => {
+    const clock = createVirtualClock({ start: Date.UTC(2026, 10, 28) });
+    const inner = createMemoryQueue();
+    const queue = { ...inner, ack: () => Promise.reject(new Error('redis down')) };
+    const store = createMemoryStore();
+    const engine = createSyncEngine({
+      clock,
+      store,
+      queue,
+      source: { fetch: async () => Promise.reject(new PermanentError('GET /k0 answered 404', { status: 404 })) },
+      jobs: [{ name: 'j', schedule: '0 * * * *', plan: keysPlan('k', 1) }],
+    });
+    const errors: string[] = [];
+    const failed: string[] = [];
+    engine.on('error', (e) => errors.push(e.where));
+    engine.on('task:failed', (e) => failed.push(e.key));
+    await engine.start();
+    await engine.trigger('j');
+    await clock.advance(SEC);
+    expect(errors).toEqual(['queue ack']);
+    expect(failed).toEqual(['k:0']);
+    expect((await store.listDeadLetters()).map((l) => l.key)).toEqual(['k:0']);
+    await engine.stop();
+  });
+
   it('a queue that refuses to take back one task of a failed batch is reported, and the others are still requeued', async () => {
     const clock = createVirtualClock({ start: Date.UTC(2026, 10, 28) });
     const inner = createMemoryQueue();

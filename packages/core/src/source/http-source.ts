@@ -4,7 +4,7 @@ import type { FetchContext, Source } from '../contracts/source.js';
 import type { QueuedTask } from '../contracts/task.js';
 import { AbortedError, PermanentError, RateLimitedError, RetryableError, errorMessage } from '../errors.js';
 import { fn, implementing, nonNegativeInt, parseOptions, positiveInt } from '../util/options.js';
-import { isoTime } from '../util/time.js';
+import { epochMs, isoTime } from '../util/time.js';
 
 /** What a 429 looked like, for a hook that finds the reset time in it. */
 export interface RateLimitResponse {
@@ -88,8 +88,7 @@ export function createHttpSource<P = unknown>(options: HttpSourceOptions<P>): Ht
   const resetFromHook = (response: RateLimitResponse): number | undefined => {
     if (!o.rateLimitReset) return undefined;
     try {
-      const reset: unknown = o.rateLimitReset(response);
-      const until = reset instanceof Date ? reset.getTime() : reset;
+      const until: unknown = epochMs<unknown>(o.rateLimitReset(response));
       return typeof until === 'number' && Number.isFinite(until) ? until : undefined;
     } catch {
       return undefined;

@@ -7,3 +7,8 @@ export function isoTime(ms: number): string {
   const date = new Date(ms);
   return Number.isNaN(date.getTime()) ? `${ms} ms since the epoch` : date.toISOString();
 }
+
+/** An instant given as epoch ms or a `Date`, as epoch ms (an invalid `Date` is NaN); anything else as it came. */
+export function epochMs<T>(value: T | Date): T | number {
+  return value instanceof Date ? value.getTime() : value;
+}
