@@ -299,6 +299,50 @@ describe('engine failures', () => {
     await engine.stop();
   });
 
+  it('a task handed out while an abort was on its way never starts its fetch', async () => {
+    const clock = createVirtualClock({ start: Date.UTC(2026, 10, 28) });
+    const inner = createMemoryQueue();
+    // A slow take (a shared queue's round trips): the task is taken, then held until released.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let holding = false;
+    const queue = {
+      ...inner,
+      take: async (...args: Parameters<typeof inner.take>) => {
+        const tasks = await inner.take(...args);
+        if (tasks.length > 0 && !holding) {
+          holding = true;
+          await held;
+        }
+        return tasks;
+      },
+    };
+    const fetched: string[] = [];
+    const engine = createSyncEngine({
+      clock,
+      store: createMemoryStore(),
+      queue,
+      source: { fetch: async (task) => (fetched.push(task.key), [{ id: task.key }]) },
+      jobs: [{ name: 'j', schedule: '0 * * * *', plan: keysPlan('k', 1) }],
+    });
+    const aborted: string[] = [];
+    engine.on('task:aborted', (e) => aborted.push(e.key));
+    await engine.start();
+    await engine.trigger('j');
+    for (let i = 0; i < 100 && !holding; i++) await clock.advance(0);
+    expect(holding).toBe(true);
+    await engine.pause('j', { force: true });
+    release();
+    await clock.advance(MIN);
+    // Back in the queue, where the pause keeps it until resumed.
+    expect(fetched).toEqual([]);
+    expect(aborted).toEqual(['k:0']);
+    await engine.resume('j');
+    await clock.advance(MIN);
+    expect(fetched).toEqual(['k:0']);
+    await engine.stop();
+  });
+
   it('a queue that cannot take the ack of a dead-lettered task is reported, and the task still counts as failed', async () => {
     const clock = createVirtualClock({ start: Date.UTC(2026, 10, 28) });
     const inner = createMemoryQueue();

@@ -199,6 +199,13 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
     if (!controller || controller.signal.aborted) controllers.set(job, (controller = new AbortController()));
     return controller;
   };
+  // Aborts so far, and the count at each job's latest (and at the latest of all jobs): a task
+  // taken while an abort was on its way (a shared queue's take can take a while) was handed out
+  // before the abort and must not start its fetch under the next, fresh controller.
+  let aborts = 0;
+  let allAbortedAt = 0;
+  const jobAbortedAt = new Map<string, number>();
+  const abortedSince = (job: string, count: number) => allAbortedAt > count || (jobAbortedAt.get(job) ?? 0) > count;
   const deadLettered = new Set<string>();
   const pool = new PQueue({ concurrency: o.concurrency });
   let state: EngineStatus['state'] = 'idle';
@@ -365,7 +372,8 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
         }
         if (state !== 'running') break;
         // An empty take (paused or cleared while waiting) leaves a grant unused: never over budget.
-        for (const task of await queue.take(slots, clock.now())) void pool.add(() => runTask(task));
+        const abortsBefore = aborts;
+        for (const task of await queue.take(slots, clock.now())) void pool.add(() => runTask(task, abortsBefore));
       } catch (err) {
         if (isAbortError(err)) {
           acquireAbort = new AbortController();
@@ -392,10 +400,15 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
     return result.value;
   };
 
-  const runTask = async (task: QueuedTask) => {
+  /** `abortsBefore`: the abort count when the take that handed the task out began. */
+  const runTask = async (task: QueuedTask, abortsBefore: number) => {
     const job = jobs.get(task.job);
     if (!job) {
       await safely('queue ack', () => queue.ack([task.key]));
+      return;
+    }
+    if (abortedSince(task.job, abortsBefore)) {
+      await onFetchFailed(job, task, new AbortedError());
       return;
     }
     const controller = controllerOf(task.job);
@@ -536,6 +549,9 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
   // ---- control ----------------------------------------------------------------------------
 
   const abortInFlight = (job: string | undefined) => {
+    aborts++;
+    if (job === undefined) allAbortedAt = aborts;
+    else jobAbortedAt.set(job, aborts);
     let count = 0;
     for (const { task } of inFlight.values()) if (job === undefined || task.job === job) count++;
     for (const [name, controller] of controllers) if (job === undefined || name === job) controller.abort(new AbortedError());
