@@ -36,7 +36,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Job, Queue as BullQueue, Worker } from 'bullmq';
 import { z } from 'zod';
-import { errorMessage, mergeQueuedTask, noopLogger, parseOptions, type Logger, type OfferResult, type Queue, type QueuedTask, type QueueSignal } from '@tidesync/core';
+import { errorMessage, implementsOption, mergeQueuedTask, parseOptions, safeLogger, type Logger, type OfferResult, type Queue, type QueuedTask, type QueueSignal } from '@tidesync/core';
 import type { Backend } from './connection.js';
 
 const optionsSchema = z.object({
@@ -55,7 +55,7 @@ const optionsSchema = z.object({
   keepFinishedSeconds: z.number().int().positive().default(600),
   /** How often `watch` listeners are told to look for work offered by other instances. */
   pollMs: z.number().int().positive().default(500),
-  logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null).optional(),
+  logger: implementsOption<Logger>('a Logger', ['debug', 'info', 'warn', 'error']).optional(),
   /**
    * Maps an engine priority to one of 4 bands (0 is served first). The default follows the
    * engine's default priorities (minus the freshness target in seconds): ≤ 1 h, ≤ 6 h, ≤ 36 h, longer.
@@ -86,14 +86,18 @@ const QUEUED_STATES = ['wait', 'prioritized', 'delayed'] as const;
 
 const defaultBand = (priority: number): number => (priority >= -3_600 ? 0 : priority >= -21_600 ? 1 : priority >= -129_600 ? 2 : 3);
 
+/** `text` fit for a BullMQ custom id, which must not hold ":"; keys and job names may. Reversible. */
+export const idSafe = (text: string): string => text.replace(/%/g, '%25').replace(/:/g, '%3A');
 /** BullMQ forbids ":" in custom ids and purely numeric ids; keys use both freely. */
-export const jobIdOf = (key: string): string => `k~${key.replace(/%/g, '%25').replace(/:/g, '%3A')}`;
+export const jobIdOf = (key: string): string => `k~${idSafe(key)}`;
+const pausedIdOf = (job: string): string => `${PAUSED_PREFIX}${idSafe(job)}`;
 
 type Stored<P> = QueuedTask<P>;
 
 export function createBullMQQueue<P = unknown>(backend: Backend, options: BullMQQueueOptions): BullMQQueue<P> {
   const o = parseOptions('BullMQ queue options', optionsSchema, options);
-  const log = o.logger ?? noopLogger;
+  // Logged from timers and error paths: a logger that throws must not become an unhandled rejection.
+  const log = safeLogger(o.logger);
   const band = o.band ?? defaultBand;
   // A finished task is kept a while: an offer planned before it finished (another instance read
   // the Store just before this fetch was written) is recognised as stale and dropped.
@@ -199,7 +203,9 @@ export function createBullMQQueue<P = unknown>(backend: Backend, options: BullMQ
     if (!force && pausedJobs && now - pausedJobs.readAt < 1_000) return pausedJobs.names;
     const names = new Set<string>();
     for (const j of await meta.getJobs(['wait'])) {
-      if (j?.id?.startsWith(PAUSED_PREFIX)) names.add(j.id.slice(PAUSED_PREFIX.length));
+      // The marker's data names the job; its id is only the name made fit for BullMQ.
+      const job = (j?.data as { job?: unknown } | undefined)?.job;
+      if (j?.id?.startsWith(PAUSED_PREFIX) && typeof job === 'string') names.add(job);
     }
     pausedJobs = { names, readAt: now };
     return names;
@@ -420,13 +426,17 @@ export function createBullMQQueue<P = unknown>(backend: Backend, options: BullMQ
       if ((await main.getJobCountByTypes('wait', 'prioritized')) > 0) return Date.now();
       const [first] = await main.getDelayed(0, 0);
       if (!first) return undefined;
-      return first.timestamp + (first.delay ?? 0);
+      // BullMQ's `moveToDelayed` (a retry) keeps the job's first `timestamp`, so timestamp + delay
+      // falls short by the time the task spent queued and in flight; `notBefore` is what the task
+      // was delayed to (written by every add and retry), and BullMQ never releases it earlier.
+      const notBefore = (first.data as Stored<P> | undefined)?.notBefore;
+      return Math.max(first.timestamp + (first.delay ?? 0), typeof notBefore === 'number' ? notBefore : 0);
     },
 
     async pause(job) {
       await start();
       if (job === undefined) return void (await main.pause());
-      await meta.add('paused', { job }, { jobId: `${PAUSED_PREFIX}${job}` });
+      await meta.add('paused', { job }, { jobId: pausedIdOf(job) });
       pausedJobs = undefined;
       await moveJobTasks(job, main, parked);
     },
@@ -434,8 +444,10 @@ export function createBullMQQueue<P = unknown>(backend: Backend, options: BullMQ
     async resume(job) {
       await start();
       if (job === undefined) return void (await main.resume());
-      const marker = await meta.getJob(`${PAUSED_PREFIX}${job}`);
-      await marker?.remove().catch(() => {});
+      // By the name in the marker's data: a marker left by an older version has a raw id.
+      for (const j of await meta.getJobs(['wait'])) {
+        if (j?.id?.startsWith(PAUSED_PREFIX) && (j.data as { job?: unknown } | undefined)?.job === job) await j.remove().catch(() => {});
+      }
       pausedJobs = undefined;
       await moveJobTasks(job, parked, main);
       notifyWatchers();

@@ -30,9 +30,9 @@ import {
   errorMessage,
   functionOption,
   implementsOption,
-  noopLogger,
   parseCron,
   parseOptions,
+  safeLogger,
   type CronSchedule,
   type LastTickPersistence,
   type Logger,
@@ -41,6 +41,7 @@ import {
   type Tick,
   type TickHandler,
 } from '@tidesync/core';
+import { idSafe } from './bullmq-queue.js';
 import type { Backend } from './connection.js';
 
 const optionsSchema = z.object({
@@ -83,7 +84,8 @@ const occurrenceOf = (job: Job): number | undefined => {
 
 export function createBullMQScheduler(backend: Backend, options: BullMQSchedulerOptions): Scheduler {
   const o = parseOptions('BullMQ scheduler options', optionsSchema, options);
-  const log = o.logger ?? noopLogger;
+  // Logged in a tick's error path: a logger that throws must not fail the tick or skip `onError`.
+  const log = safeLogger(o.logger);
   const random = o.random ?? Math.random;
   const entries = new Map<string, Entry>();
   let ticks: BullQueue | undefined;
@@ -187,7 +189,7 @@ export function createBullMQScheduler(backend: Backend, options: BullMQScheduler
       const previous = e.cron.prev(Date.now());
       if (last !== undefined && last < previous) {
         // A job id per occurrence: instances starting together add it once.
-        await ticks!.add(e.spec.id, { schedule: e.spec.id }, { jobId: `${CATCH_UP_PREFIX}${e.spec.id}~${previous}`, removeOnComplete: true, removeOnFail: true });
+        await ticks!.add(e.spec.id, { schedule: e.spec.id }, { jobId: `${CATCH_UP_PREFIX}${idSafe(e.spec.id)}~${previous}`, removeOnComplete: true, removeOnFail: true });
       }
     }
   };

@@ -86,6 +86,27 @@ for (const kind of backendKinds) {
       await survivor.close();
     });
 
+    it('pauses and resumes a job whose name holds ":" for every instance', async () => {
+      ns = testNamespace(kind);
+      const name = uniqueName('q');
+      const [a, b] = [0, 1].map(() => createBullMQQueue<{ n: number }>(ns.connect(), { name }));
+      await a!.offer([task('k1', { job: 'inventory:eu' }), task('other', { job: 'inventory:us' })]);
+      await a!.pause('inventory:eu');
+      expect(await b!.isPaused('inventory:eu')).toBe(true);
+      expect(await b!.isPaused('inventory:us')).toBe(false);
+      expect(await b!.offer([task('k2', { job: 'inventory:eu' })])).toEqual(['added']);
+      expect((await b!.take(5, Date.now())).map((t) => t.key)).toEqual(['other']);
+      await b!.resume('inventory:eu');
+      expect(await a!.isPaused('inventory:eu')).toBe(false);
+      expect((await a!.take(5, Date.now())).map((t) => t.key).sort()).toEqual(['k1', 'k2']);
+      for (const q of [a!, b!]) await q.close();
+    });
+
+    it('refuses a logger without the four levels', () => {
+      ns = testNamespace(kind);
+      expect(() => createBullMQQueue(ns.connect(), { name: uniqueName('q'), logger: {} as never })).toThrow(/logger/);
+    });
+
     it('orders by priority band, then deadline, and re-bases an old origin so far deadlines keep their order', async () => {
       ns = testNamespace(kind);
       const name = uniqueName('q');

@@ -156,10 +156,25 @@ for (const kind of backendKinds) {
       expect(ticks[0]).toMatchObject({ catchUp: true, scheduledAt: midnight.getTime() });
     });
 
-    it('reports handler errors and keeps firing', async () => {
+    it('catches up a schedule whose id holds ":" (job names may; BullMQ ids may not)', async () => {
+      ns = testNamespace(kind);
+      const persistence = { readLastTick: async () => Date.now() - 3 * 86_400_000, writeLastTick: async () => {} };
+      const ticks: Tick[] = [];
+      const s = make(uniqueName('ticks'), { persistence });
+      s.add(spec({ id: 'inventory:eu', cron: '0 0 * * *' }), async (t) => void ticks.push(t));
+      await s.start();
+      for (let i = 0; i < 30 && ticks.length === 0; i++) await sleep(100);
+      expect(ticks).toMatchObject([{ schedule: 'inventory:eu', catchUp: true }]);
+    });
+
+    it('reports handler errors and keeps firing, even through a logger that throws', async () => {
       ns = testNamespace(kind);
       const errors: string[] = [];
-      const s = make(uniqueName('ticks'), { onError: (err) => errors.push(String(err)) });
+      const throwing = () => {
+        throw new Error('logger down');
+      };
+      const logger = { debug: throwing, info: throwing, warn: throwing, error: throwing };
+      const s = make(uniqueName('ticks'), { logger, onError: (err) => errors.push(String(err)) });
       let n = 0;
       s.add(spec(), async () => {
         n++;

@@ -26,8 +26,8 @@ import {
   SyncError,
   emptyWriteResult,
   errorMessage,
-  noopLogger,
   parseOptions,
+  safeLogger,
   type ConfigIssue,
   type Logger,
   type ScopeWrite,
@@ -160,7 +160,9 @@ function keyConflict(err: unknown, plans: readonly TablePlan[]): SyncError | und
 
 export function createPostgresStore<D = unknown>(options: PostgresStoreOptions<D>): PostgresStore<D> {
   const o = parseOptions('postgres store options', optionsSchema, options);
-  const logger = o.logger ?? noopLogger;
+  // A logger that throws must not fail a committed write (the engine would retry it) or crash the
+  // process from the pool's error listener.
+  const logger = safeLogger(o.logger);
   const schema = o.schema;
   const plans = o.tables.map((t) => planTable(schema, t as TableMapping));
   const planByName = new Map(plans.map((p) => [p.name, p]));

@@ -93,6 +93,24 @@ describe.each(backends.flatMap((b) => methods.map((m) => [`${b.name}, ${m} stagi
     expect(await store.readScope('p14:2026-11-28')).toHaveLength(2);
   }));
 
+  it('a logger that throws changes no outcome: migrations apply and a committed write reports its counts', async () => {
+    const schema = randomSchema();
+    const throwing = () => {
+      throw new Error('logger down');
+    };
+    const logger = { debug: throwing, info: throwing, warn: throwing, error: throwing };
+    const store = createPostgresStore<Slot[]>({ client: await backend.client(), schema, autoMigrate: true, staging, logger, ...inventoryMapping });
+    const admin = await backend.admin();
+    try {
+      await store.init(); // logs the migrations it applied
+      expect(await write(store, { 'p14:2026-11-28': [slot('09:00', 5)] })).toEqual({ inserted: 3, updated: 0, unchanged: 0, deleted: 0 });
+      expect(await store.readScope('p14:2026-11-28')).toHaveLength(1);
+    } finally {
+      await store.close();
+      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    }
+  });
+
   it('an unchanged re-sync rewrites no row (same xmin and ctid everywhere)', withStore(async (store, schema, admin) => {
     const data = { 'p1:2026-11-28': [slot('09:00', 5), slot('10:00', 3)], 'p2:2026-11-28': [slot('09:00', 1)] };
     await write(store, data);

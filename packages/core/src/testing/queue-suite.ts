@@ -162,9 +162,12 @@ export function queueConformance(name: string, factory: () => Promise<QueueHarne
     it('puts a retried task back, available at the retry time, with its attempt', withQueue(async (q) => {
       await q.offer(tk('k'));
       const [t1] = await q.take(1, t(10));
+      // Held a while before the retry: its availability counts from the retry, not from the offer.
+      await reach(300);
       await q.retry({ ...t1!, attempt: 2 }, t(1_000));
       expect(await q.inFlight()).toBe(0);
       expect(await q.size()).toBe(1);
+      expect(await q.nextAvailableAt()).toBe(t(1_000));
       expect(await q.take(1, t(999))).toEqual([]);
       await reach(1_000);
       const [again] = await q.take(1, t(1_000));
