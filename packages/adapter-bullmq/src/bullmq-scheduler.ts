@@ -5,12 +5,16 @@
  * - **One tick per occurrence across all instances**: each schedule is a BullMQ Job Scheduler
  *   (cron pattern and IANA time zone, seconds field allowed); BullMQ creates one job per occurrence
  *   and exactly one instance's worker processes it. Every instance registers the same handlers, so
- *   it does not matter which one runs a tick.
+ *   it does not matter which one runs a tick. A tick is never completed unrun: an instance that
+ *   does not have its schedule (a rolling deploy adding a job), or is stopping, gives the tick job
+ *   back to the queue for another instance (or the deployment's next start); one that no instance
+ *   with its schedule takes within `lateAfterMs` is dropped with a warning.
  * - **Occurrence time**: `scheduledAt` is the occurrence BullMQ scheduled (from the job id), not
  *   the moment a worker picked it up.
  * - **Catch-up**: when every instance was down, the occurrence BullMQ had scheduled stays queued
- *   and fires once when the first instance returns, marked `catchUp` (later ones were never
- *   created: at most one). An instance starting never re-creates an unchanged schedule, which
+ *   and fires once when the first instance returns, marked `catchUp` (at most one: of two due
+ *   occurrences — a tick given back at the last shutdown and the one scheduled after it — only
+ *   the later fires). An instance starting never re-creates an unchanged schedule, which
  *   would drop that pending occurrence. With `persistence` (the Store), a schedule new to BullMQ
  *   whose last tick is older than its previous occurrence also fires once, deduplicated by a job
  *   id so several instances starting together fire it once.
@@ -24,7 +28,7 @@
  *   a deployment, or the first after a cadence changed); instances joining a running deployment
  *   leave the keys to its ticks.
  */
-import type { Job, Queue as BullQueue, Worker } from 'bullmq';
+import { DelayedError, type Job, type Queue as BullQueue, type Worker } from 'bullmq';
 import { z } from 'zod';
 import {
   errorMessage,
@@ -70,6 +74,9 @@ interface Entry {
 }
 
 const CATCH_UP_PREFIX = 'catchup~';
+/** How soon a tick this instance cannot run is available again to every instance (grows with its lateness). */
+const HAND_BACK_MIN_MS = 50;
+const HAND_BACK_MAX_MS = 1_000;
 /** The progress a tick job reports while its handler runs. */
 const RUNNING = 1;
 
@@ -132,15 +139,52 @@ export function createBullMQScheduler(backend: Backend, options: BullMQScheduler
     }
   };
 
-  const processTick = async (job: Job): Promise<void> => {
+  /**
+   * Gives a tick job back to the queue for another instance (BullMQ's way out of a processor
+   * without completing the job): a tick completed here unrun would be lost for every instance.
+   */
+  const handBack = async (job: Job, token: string | undefined, delayMs: number): Promise<never> => {
+    await job.moveToDelayed(Date.now() + delayMs, token);
+    throw new DelayedError();
+  };
+
+  /**
+   * Whether a later occurrence of `schedule` than `mine` is also due and waiting: then that one is
+   * the catch-up (a tick handed back at a deployment's last shutdown leaves two, and only one
+   * may fire).
+   */
+  const laterOneDue = async (schedule: string, self: string, mine: number): Promise<boolean> => {
+    const now = Date.now();
+    for (const j of await ticks!.getJobs(['wait', 'delayed', 'prioritized', 'active'])) {
+      if (!j || j.id === self || (j.data as { schedule?: string } | undefined)?.schedule !== schedule) continue;
+      const theirs = occurrenceOf(j);
+      if (theirs !== undefined && theirs > mine && theirs <= now) return true;
+    }
+    return false;
+  };
+
+  const processTick = async (job: Job, token: string | undefined): Promise<void> => {
     const schedule = (job.data as { schedule?: string } | undefined)?.schedule;
     const e = schedule === undefined ? undefined : entries.get(schedule);
-    if (!e || stopping) return;
     const firedAt = Date.now();
     const scheduledAt = occurrenceOf(job) ?? firedAt;
+    if (!e) {
+      // A schedule this instance does not have (a rolling deploy that added a job): the instances
+      // that have it run it. BullMQ hands a job to whichever worker asks, so it goes back soon and
+      // is fetched again until one that has the schedule takes it; once it is late, no such
+      // instance is there to run it on time, and it is dropped.
+      const late = firedAt - scheduledAt;
+      // Soon at first, less often the longer no instance that has it comes by (a schedule every
+      // instance dropped costs a few dozen round trips per occurrence, not thousands).
+      if (late <= o.lateAfterMs) await handBack(job, token, Math.min(HAND_BACK_MAX_MS, Math.max(HAND_BACK_MIN_MS, Math.floor(late / 10))));
+      log.warn({ schedule, scheduledAt }, 'tick of a schedule this instance does not have: left to the instances that have it');
+      return;
+    }
+    // Fetched while this instance stops: another one (or this deployment's next start) runs it.
+    if (stopping) await handBack(job, token, 0);
     const isCatchUp = job.id?.startsWith(CATCH_UP_PREFIX) === true || firedAt - scheduledAt > o.lateAfterMs;
     const tick: Tick = { schedule: e.spec.id, scheduledAt, firedAt, catchUp: isCatchUp, manual: false };
-    if (isCatchUp && !e.spec.catchUp) {
+    if (isCatchUp && (!e.spec.catchUp || (await laterOneDue(e.spec.id, job.id ?? '', scheduledAt)))) {
       o.onSkip?.(tick, 'missed');
       return;
     }
@@ -158,7 +202,7 @@ export function createBullMQScheduler(backend: Backend, options: BullMQScheduler
       } finally {
         e.buffered = false;
       }
-      if (stopping) return;
+      if (stopping) await handBack(job, token, 0);
     }
     // Marked running for the other instances' overlap checks (a waiting tick is active too).
     await job.updateProgress(RUNNING).catch(() => {});
@@ -216,8 +260,8 @@ export function createBullMQScheduler(backend: Backend, options: BullMQScheduler
       for (const e of entries.values()) await ensure(e);
       worker = backend.newWorker(
         o.name,
-        async (job: Job) => {
-          const run = processTick(job);
+        async (job: Job, token?: string) => {
+          const run = processTick(job, token);
           inFlight.add(run);
           try {
             await run;
@@ -232,8 +276,10 @@ export function createBullMQScheduler(backend: Backend, options: BullMQScheduler
 
     async stop() {
       stopping = true;
-      await Promise.allSettled([...inFlight]);
+      // Closing stops fetching at once and waits for the ticks running here; one fetched just
+      // before goes back to the queue (see processTick), never completed unrun.
       await worker?.close();
+      await Promise.allSettled([...inFlight]);
       await ticks?.close();
       worker = undefined;
       ticks = undefined;

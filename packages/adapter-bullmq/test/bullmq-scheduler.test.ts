@@ -67,6 +67,53 @@ for (const kind of backendKinds) {
       }
     });
 
+    it('an instance without the schedule (a rolling deploy adding a job) leaves its ticks to those that have it', async () => {
+      ns = testNamespace(kind);
+      const name = uniqueName('ticks');
+      const ticks: Tick[] = [];
+      // BullMQ gives a job to whichever worker asks: a tick may go back and forth a while before
+      // the instance that has its schedule takes it. Late by this much, it would be dropped.
+      const lateAfterMs = 10_000;
+      const having = make(name, { lateAfterMs });
+      having.add(spec(), async (t) => void ticks.push(t));
+      const without = [make(name, { lateAfterMs }), make(name, { lateAfterMs })];
+      await having.start();
+      await Promise.all(without.map((s) => s.start()));
+      await sleep(5_200);
+      await having.stop();
+      const story = JSON.stringify(ticks.map((t) => t.scheduledAt % 100_000));
+      expect(ticks.length, story).toBeGreaterThanOrEqual(4);
+      // Every occurrence from the first on ran, once, on the instance that has the schedule.
+      const sorted = ticks.map((t) => t.scheduledAt).sort((a, b) => a - b);
+      expect(sorted.every((at, i) => i === 0 || at - sorted[i - 1]! === 1_000), story).toBe(true);
+    });
+
+    it('a tick waiting on an instance that stops goes back to the queue for the next one, not lost (overlap: bufferOne)', async () => {
+      ns = testNamespace(kind);
+      const name = uniqueName('ticks');
+      const lateAfterMs = 20_000; // nothing here counts as a catch-up
+      const ran: Array<{ at: number; on: string }> = [];
+      const first = make(name, { lateAfterMs });
+      first.add(spec({ overlap: 'bufferOne' }), async (t) => {
+        ran.push({ at: t.scheduledAt, on: 'first' });
+        await sleep(2_500);
+      });
+      await first.start();
+      // Its first tick runs 2.5 s; the next occurrence waits behind it, on this instance.
+      for (let i = 0; i < 40 && ran.length === 0; i++) await sleep(100);
+      await sleep(1_300);
+      await first.stop();
+      const second = make(name, { lateAfterMs });
+      second.add(spec({ overlap: 'bufferOne' }), async (t) => void ran.push({ at: t.scheduledAt, on: 'second' }));
+      await second.start();
+      await sleep(1_500);
+      const story = JSON.stringify(ran.map((r) => [r.at % 100_000, r.on]));
+      const firstRun = ran.find((r) => r.on === 'first')!;
+      expect(ran.filter((r) => r.on === 'first'), story).toHaveLength(1);
+      // The occurrence that was waiting when the first instance stopped ran on the second.
+      expect(ran.some((r) => r.on === 'second' && r.at === firstRun.at + 1_000), story).toBe(true);
+    });
+
     it('skips an occurrence while the previous tick still runs on another instance (overlap: skip)', async () => {
       ns = testNamespace(kind);
       const name = uniqueName('ticks');
