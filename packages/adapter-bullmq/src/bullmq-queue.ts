@@ -24,10 +24,12 @@
  * - **Abort** reaches every instance: BullMQ's own cancellation (`Worker.cancelJob`) only reaches
  *   jobs run by a processor on that worker, and tasks here are taken by hand, so `broadcastAbort`
  *   leaves a marker in the backend and every instance's watcher aborts its own fetches of the job
- *   within `pollMs`.
+ *   within `pollMs` (markers are told apart by id, so senders' clocks need not agree).
  * - **Pause** without a job is BullMQ's queue pause (every instance stops taking at once). Pausing
  *   one job parks its queued tasks in a companion queue that no one takes from, and a shared
- *   marker makes every instance park new offers of that job until it is resumed.
+ *   marker makes every instance park new offers of that job until it is resumed; `take` reads
+ *   the markers afresh, so a task of a job paused a moment ago is parked, never handed out. A
+ *   task parked by an offer that raced another instance's resume is put back by the next poll.
  *
  * Not atomic across instances: two instances offering the same new key at the same instant both
  * see it absent; BullMQ keeps one job (the first add) and the other offer's deadline is lost if it
@@ -121,12 +123,17 @@ export function createBullMQQueue<P = unknown>(backend: Backend, options: BullMQ
   let ready: Promise<void> | undefined;
   let closed = false;
   let origin: { value: number; readAt: number } | undefined;
-  let pausedJobs: { names: Set<string>; readAt: number } | undefined;
   const watchers = new Set<(signal?: QueueSignal) => void>();
   let pollTimer: NodeJS.Timeout | undefined;
   let polling = false;
-  /** Abort markers at or before this time were passed on already. */
-  let abortsSeenUntil = 0;
+  /**
+   * Abort markers passed on already (or there before this instance watched), by id, until they
+   * expire: told apart by id, not by time, because a marker's time is its sender's clock and it
+   * may land after a poll that started later.
+   */
+  const abortsSeen = new Map<string, number>();
+  /** Set when watching starts: the next poll only learns the markers already there. */
+  let primed = false;
   let lockTimer: NodeJS.Timeout | undefined;
 
   const start = () =>
@@ -198,16 +205,14 @@ export function createBullMQQueue<P = unknown>(backend: Backend, options: BullMQ
     return next;
   };
 
-  const readPaused = async (force = false): Promise<Set<string>> => {
-    const now = Date.now();
-    if (!force && pausedJobs && now - pausedJobs.readAt < 1_000) return pausedJobs.names;
+  /** The jobs paused for every instance, read from the backend (never cached: a pause must hold at once). */
+  const readPaused = async (): Promise<Set<string>> => {
     const names = new Set<string>();
     for (const j of await meta.getJobs(['wait'])) {
       // The marker's data names the job; its id is only the name made fit for BullMQ.
       const job = (j?.data as { job?: unknown } | undefined)?.job;
       if (j?.id?.startsWith(PAUSED_PREFIX) && typeof job === 'string') names.add(job);
     }
-    pausedJobs = { names, readAt: now };
     return names;
   };
 
@@ -225,9 +230,11 @@ export function createBullMQQueue<P = unknown>(backend: Backend, options: BullMQ
   const find = async (key: string): Promise<{ job: Job; q: BullQueue } | undefined> => {
     const id = jobIdOf(key);
     const inMain = await main.getJob(id);
-    if (inMain) return { job: inMain, q: main };
+    if (inMain && !((inMain.finishedOn ?? 0) > 0)) return { job: inMain, q: main };
+    // A finished record in main (kept for `keepFinishedSeconds`) must not hide a queued copy parked since.
     const inParked = await parked.getJob(id);
-    return inParked ? { job: inParked, q: parked } : undefined;
+    if (inParked) return { job: inParked, q: parked };
+    return inMain ? { job: inMain, q: main } : undefined;
   };
 
   const listQueued = async (job?: string): Promise<Array<{ job: Job; q: BullQueue }>> => {
@@ -264,7 +271,7 @@ export function createBullMQQueue<P = unknown>(backend: Backend, options: BullMQ
       await start();
       const now = Date.now();
       const base = await rebaseIfOld(now);
-      const paused = await readPaused(true);
+      const paused = await readPaused();
       // Apply the batch in order in memory first: a key twice in one batch is one job.
       const batch = new Map<string, { task: Stored<P>; indexes: number[] }>();
       tasks.forEach((task, i) => {
@@ -342,15 +349,19 @@ export function createBullMQQueue<P = unknown>(backend: Backend, options: BullMQ
     async take(max) {
       await start();
       const out: QueuedTask<P>[] = [];
+      let paused: Set<string> | undefined;
       while (out.length < max && !closed) {
         const token = `${instance}:${++tokens}`;
         const job = await worker.getNextJob(token, { block: false });
         if (!job) break;
         const task = job.data as Stored<P>;
-        const paused = await readPaused();
+        // Read afresh once per take: a job paused elsewhere a moment ago is never handed out here.
+        paused ??= await readPaused();
         if (paused.has(task.job)) {
-          // Offered just before its job was paused elsewhere: park it rather than fetch it.
+          // Offered (or put back by an aborted fetch) just before its job was paused elsewhere:
+          // park it rather than fetch it. No finished record stays behind to hide the parked copy.
           await job.moveToCompleted(undefined, token, false).catch(() => {});
+          await job.remove().catch(() => {});
           await addJob(parked, task, await readOrigin(Date.now()));
           continue;
         }
@@ -437,7 +448,6 @@ export function createBullMQQueue<P = unknown>(backend: Backend, options: BullMQ
       await start();
       if (job === undefined) return void (await main.pause());
       await meta.add('paused', { job }, { jobId: pausedIdOf(job) });
-      pausedJobs = undefined;
       await moveJobTasks(job, main, parked);
     },
 
@@ -448,7 +458,6 @@ export function createBullMQQueue<P = unknown>(backend: Backend, options: BullMQ
       for (const j of await meta.getJobs(['wait'])) {
         if (j?.id?.startsWith(PAUSED_PREFIX) && (j.data as { job?: unknown } | undefined)?.job === job) await j.remove().catch(() => {});
       }
-      pausedJobs = undefined;
       await moveJobTasks(job, parked, main);
       notifyWatchers();
     },
@@ -456,7 +465,7 @@ export function createBullMQQueue<P = unknown>(backend: Backend, options: BullMQ
     async isPaused(job) {
       await start();
       if (job === undefined) return main.isPaused();
-      return (await readPaused(true)).has(job);
+      return (await readPaused()).has(job);
     },
 
     async clear(job) {
@@ -482,7 +491,7 @@ export function createBullMQQueue<P = unknown>(backend: Backend, options: BullMQ
     watch(listener) {
       watchers.add(listener);
       if (!pollTimer) {
-        abortsSeenUntil = Date.now();
+        primed = false;
         pollTimer = setInterval(() => void poll(), o.pollMs);
         pollTimer.unref();
       }
@@ -523,20 +532,46 @@ export function createBullMQQueue<P = unknown>(backend: Backend, options: BullMQ
     }
   }
 
-  /** One look at the shared markers: pass on other instances' aborts, then wake the watchers. */
+  /**
+   * Puts back tasks parked for a job that is not paused. An offer or a take that read the job as
+   * paused parks its task a moment later; if another instance resumed the job in between, its
+   * resume has already moved the parked tasks, and this one would stay parked for good.
+   */
+  async function unparkStranded() {
+    if ((await parked.getJobCountByTypes(...QUEUED_STATES)) === 0) return;
+    const paused = await readPaused();
+    const stranded = new Set<string>();
+    for (const j of await parked.getJobs([...QUEUED_STATES])) {
+      const job = (j?.data as Stored<P> | undefined)?.job;
+      if (job !== undefined && !paused.has(job)) stranded.add(job);
+    }
+    for (const job of stranded) await moveJobTasks(job, parked, main);
+  }
+
+  /** One look at the shared markers: pass on other instances' aborts, put back stranded tasks, then wake the watchers. */
   async function poll() {
     if (polling || closed) return;
     polling = true;
     try {
       const now = Date.now();
+      const present = new Set<string>();
       for (const j of await meta.getJobs(['wait'])) {
         if (!j?.id?.startsWith(ABORT_PREFIX)) continue;
         const marker = j.data as { job: string; at: number; from: string };
         // Markers outlive every instance's poll by far; the oldest are swept by whoever sees them.
-        if (marker.at < now - ABORT_MARKER_TTL_MS) await j.remove().catch(() => {});
-        else if (marker.at > abortsSeenUntil && marker.from !== instance) notifyWatchers({ abort: marker.job });
+        if (marker.at < now - ABORT_MARKER_TTL_MS) {
+          await j.remove().catch(() => {});
+          continue;
+        }
+        present.add(j.id);
+        if (abortsSeen.has(j.id)) continue;
+        abortsSeen.set(j.id, now);
+        if (primed && marker.from !== instance) notifyWatchers({ abort: marker.job });
       }
-      abortsSeenUntil = now;
+      primed = true;
+      // Forget markers that are gone (swept); a marker is never re-added under the same id.
+      for (const id of abortsSeen.keys()) if (!present.has(id)) abortsSeen.delete(id);
+      await unparkStranded();
     } catch (err) {
       log.warn({ err: errorMessage(err) }, 'could not read the shared markers');
     } finally {

@@ -102,6 +102,65 @@ for (const kind of backendKinds) {
       for (const q of [a!, b!]) await q.close();
     });
 
+    it('never hands out a task of a job paused elsewhere a moment ago, and parks it where remove and offer find it', async () => {
+      ns = testNamespace(kind);
+      const name = uniqueName('q');
+      const [a, b] = [0, 1].map(() => createBullMQQueue<{ n: number }>(ns.connect(), { name }));
+      await a!.offer([task('k', { job: 'J' }), task('x', { job: 'other' })]);
+      const [held] = await a!.take(1, Date.now()); // reads the paused set: none
+      expect(held!.key).toBe('k');
+      await b!.pause('J'); // k is in flight on a: not moved
+      await a!.retry(held!, Date.now()); // its fetch was aborted: back in the queue at once
+      expect((await a!.take(5, Date.now())).map((t) => t.key)).toEqual(['x']);
+      expect(await b!.size('J')).toBe(1);
+      // Parked, not hidden behind a finished record of the same key.
+      expect(await b!.offer([task('k', { job: 'J', deadline: Date.now() - 60_000 })])).toEqual(['merged']);
+      expect(await a!.remove('k')).toBe(true);
+      expect(await b!.size('J')).toBe(0);
+      for (const q of [a!, b!]) await q.close();
+    });
+
+    it('puts back a task parked for a job that a resume on another instance released meanwhile', async () => {
+      ns = testNamespace(kind);
+      const name = uniqueName('q');
+      const a = createBullMQQueue<{ n: number }>(ns.connect(), { name, pollMs: 100 });
+      const b = createBullMQQueue<{ n: number }>(ns.connect(), { name, pollMs: 100 });
+      await a.pause('J');
+      await a.offer([task('k', { job: 'J' })]); // parked
+      // Another instance's resume removed the marker after its scan of the parked tasks: the
+      // resume moved nothing, and k would stay parked.
+      const meta = ns.connect().newQueue(`${name}.meta`);
+      for (const j of await meta.getJobs(['wait'])) if (j?.id?.startsWith('paused~')) await j.remove();
+      await meta.close();
+      const stop = b.watch(() => {});
+      let taken: QueuedTask[] = [];
+      for (let i = 0; i < 30 && taken.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        taken = await b.take(1, Date.now());
+      }
+      stop();
+      expect(taken.map((t) => t.key)).toEqual(['k']);
+      for (const q of [a, b]) await q.close();
+    });
+
+    it('passes on an abort whose marker bears an earlier time than its poll (another host\'s clock)', async () => {
+      ns = testNamespace(kind);
+      const name = uniqueName('q');
+      const a = createBullMQQueue<{ n: number }>(ns.connect(), { name, pollMs: 100 });
+      const signals: unknown[] = [];
+      const stop = a.watch((signal) => signal && signals.push(signal));
+      await new Promise((r) => setTimeout(r, 300));
+      // Sent by an instance whose clock is 10 s behind this one's.
+      const meta = ns.connect().newQueue(`${name}.meta`);
+      await meta.add('abort', { job: 'J', at: Date.now() - 10_000, from: 'elsewhere' }, { jobId: 'abort~skewed' });
+      await meta.close();
+      for (let i = 0; i < 20 && signals.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, 300));
+      stop();
+      expect(signals).toEqual([{ abort: 'J' }]); // once, however many polls saw it
+      await a.close();
+    });
+
     it('refuses a logger without the four levels', () => {
       ns = testNamespace(kind);
       expect(() => createBullMQQueue(ns.connect(), { name: uniqueName('q'), logger: {} as never })).toThrow(/logger/);
