@@ -4,20 +4,19 @@
  */
 import { z } from 'zod';
 import { implementsOption, parseOptions, type Logger, type RateLimiter } from '@tidesync/core';
-import { connect, type Backend, type BullMQConnectionOptions } from './connection.js';
-import { createBullMQQueue, type BullMQQueue, type BullMQQueueOptions } from './bullmq-queue.js';
+import { connect, connectionIssues, type Backend, type BullMQConnectionOptions } from './connection.js';
+import { createBullMQQueue, queueOptionsSchema, type BullMQQueue, type BullMQQueueOptions } from './bullmq-queue.js';
 import { createBullMQScheduler, type BullMQSchedulerOptions } from './bullmq-scheduler.js';
 import { createSharedRateLimiter, type SharedRateLimiterOptions } from './shared-rate-limiter.js';
 
 const optionsSchema = z.object({
-  connection: z.custom<BullMQConnectionOptions>(
-    (v) => typeof v === 'object' && v !== null && ('redis' in v || 'postgres' in v),
-    { message: 'expected { redis: url | options } or { postgres: url | options }' },
-  ),
+  // Checked in full by `connectionIssues` (below), so its problems join the others in one error.
+  connection: z.custom<BullMQConnectionOptions>(() => true),
   /** The deployment's name: queues, ticks and the budget are namespaced by it. */
   name: z.string().regex(/^[A-Za-z0-9_-]{1,60}$/, 'letters, digits, "_" and "-" only'),
   logger: implementsOption<Logger>('a Logger', ['debug', 'info', 'warn', 'error']).optional(),
-  queue: z.record(z.string(), z.unknown()).optional(),
+  // The queue's own schema: its problems are listed with the adapter's, not one run later.
+  queue: queueOptionsSchema.omit({ name: true, logger: true }).optional(),
 });
 
 export interface BullMQAdapterOptions {
@@ -43,7 +42,9 @@ export interface BullMQAdapter<P = unknown> {
 }
 
 export function createBullMQAdapter<P = unknown>(options: BullMQAdapterOptions): BullMQAdapter<P> {
-  const o = parseOptions('BullMQ adapter options', optionsSchema, options);
+  const o = parseOptions('BullMQ adapter options', optionsSchema, options, (input) =>
+    connectionIssues((input as { connection?: unknown } | undefined)?.connection).map((i) => ({ ...i, path: i.path ? `connection.${i.path}` : 'connection' })),
+  );
   const backend = connect(options.connection);
   const queue = createBullMQQueue<P>(backend, { ...options.queue, name: o.name, ...(o.logger ? { logger: o.logger } : {}) });
   const limiters: RateLimiter[] = [];

@@ -41,7 +41,7 @@ import { z } from 'zod';
 import { errorMessage, implementsOption, mergeQueuedTask, parseOptions, safeLogger, type Logger, type OfferResult, type Queue, type QueuedTask, type QueueSignal } from '@tidesync/core';
 import type { Backend } from './connection.js';
 
-const optionsSchema = z.object({
+export const queueOptionsSchema = z.object({
   /** Names the shared queue: every instance using the same backend and name shares its work. */
   name: z.string().regex(/^[A-Za-z0-9_.-]{1,80}$/, 'letters, digits, "_", "." and "-" only (BullMQ reserves ":")'),
   /** Ordering resolution of deadlines. Tasks whose deadlines fall in the same step go in offer order. */
@@ -65,7 +65,7 @@ const optionsSchema = z.object({
   band: z.custom<(priority: number) => number>((v) => typeof v === 'function', { message: 'expected a function' }).optional(),
 });
 
-export type BullMQQueueOptions = z.input<typeof optionsSchema>;
+export type BullMQQueueOptions = z.input<typeof queueOptionsSchema>;
 
 export interface BullMQQueue<P = unknown> extends Queue<P> {
   close(): Promise<void>;
@@ -97,7 +97,7 @@ const pausedIdOf = (job: string): string => `${PAUSED_PREFIX}${idSafe(job)}`;
 type Stored<P> = QueuedTask<P>;
 
 export function createBullMQQueue<P = unknown>(backend: Backend, options: BullMQQueueOptions): BullMQQueue<P> {
-  const o = parseOptions('BullMQ queue options', optionsSchema, options);
+  const o = parseOptions('BullMQ queue options', queueOptionsSchema, options);
   // Logged from timers and error paths: a logger that throws must not become an unhandled rejection.
   const log = safeLogger(o.logger);
   const band = o.band ?? defaultBand;

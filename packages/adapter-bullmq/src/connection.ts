@@ -6,6 +6,7 @@
  *   few structures BullMQ has no primitive for (the exact sliding-window budget, the shared pause
  *   set, the priority origin). No second datastore is ever needed.
  * - Names are namespaced: a Redis key prefix, or a PostgreSQL schema (validated, then quoted).
+ * - A bad connection option (shape, URL, namespace) is one `SyncConfigError` listing every problem.
  * - Connections the adapter opens are its own and closed by `close()`; a URL's password never
  *   appears in an error or a log line (`describe()` is safe to print).
  * - Time that must agree across instances (budget grants, penalties) is read from the backend's
@@ -15,7 +16,7 @@ import { createRequire } from 'node:module';
 import { createPostgresBackend, Queue, Worker, type QueueOptions, type WorkerOptions } from 'bullmq';
 import type { Redis, RedisOptions } from 'ioredis';
 import type pg from 'pg';
-import { SyncError } from '@tidesync/core';
+import { SyncConfigError, SyncError, type ConfigIssue } from '@tidesync/core';
 
 // ioredis and pg are optional peers: a Redis deployment need not install pg, nor the other way
 // round. Both are CommonJS, so they load on first use without making `connect` async.
@@ -67,20 +68,43 @@ const NAMESPACE = /^[a-z_][a-z0-9_]{0,47}$/;
 // Up to the last '@': a password may hold an unencoded '@' of its own.
 export const redactUrl = (url: string): string => url.replace(/(\/\/[^:/@]*:).*@/, '$1***@');
 
+const SHAPE = 'expected { redis: url | options } or { postgres: url | options }';
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Every problem of a connection option, none of them showing a password: the shape, the URL
+ * (scheme, database number, escapes) and the namespace. `connect` and the adapter's options both
+ * check through it, so a bad connection is a `SyncConfigError` listing all of them at once.
+ */
+export function connectionIssues(options: unknown): ConfigIssue[] {
+  if (!isPlainObject(options) || ('redis' in options) === ('postgres' in options)) return [{ path: '', message: SHAPE }];
+  const issues: ConfigIssue[] = [];
+  const [kind, target, nsField] = 'redis' in options ? (['redis', options.redis, 'prefix'] as const) : (['postgres', options.postgres, 'schema'] as const);
+  if (typeof target === 'string') {
+    try {
+      if (kind === 'redis') parseRedisUrl(target);
+      else if (!/^postgres(ql)?:\/\//.test(target)) throw new Error(`postgres connection "${redactUrl(target)}" must start with postgres:// or postgresql://`);
+    } catch (err) {
+      issues.push({ path: kind, message: (err as Error).message });
+    }
+  } else if (!isPlainObject(target)) {
+    issues.push({ path: kind, message: kind === 'redis' ? 'expected a redis:// URL or ioredis options' : 'expected a postgres:// URL or node-postgres pool options' });
+  }
+  const namespace = options[nsField];
+  if (namespace !== undefined && (typeof namespace !== 'string' || !NAMESPACE.test(namespace))) {
+    issues.push({ path: nsField, message: 'must be lower-case letters, digits and underscores (up to 48), starting with a letter or underscore' });
+  }
+  return issues;
+}
+
 export function connect(options: BullMQConnectionOptions): Backend {
+  const issues = connectionIssues(options);
+  if (issues.length > 0) throw new SyncConfigError('BullMQ connection', issues);
   if ('redis' in options) return connectRedis(options.redis, options.prefix ?? 'tidesync');
   return connectPostgres(options.postgres, options.schema ?? 'tidesync_bullmq');
 }
 
-function checkNamespace(what: string, value: string): string {
-  if (!NAMESPACE.test(value)) {
-    throw new SyncError('CONFIG_INVALID', `${what} "${value}" must be lower-case letters, digits and underscores, starting with a letter or underscore`);
-  }
-  return value;
-}
-
 function connectRedis(target: string | RedisOptions, prefix: string): Backend {
-  checkNamespace('redis prefix', prefix);
   const options: RedisOptions =
     typeof target === 'string' ? { ...parseRedisUrl(target), maxRetriesPerRequest: null } : { ...target, maxRetriesPerRequest: null };
   let client: Redis | undefined;
@@ -125,19 +149,28 @@ function parseRedisUrl(url: string): RedisOptions {
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
     throw new SyncError('CONFIG_INVALID', `redis connection "${redactUrl(url)}" must start with redis:// or rediss://`);
   }
-  const db = parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : 0;
+  // `/2` selects database 2; anything else there is a mistake, not database 0.
+  const dbText = parsed.pathname.length > 1 ? parsed.pathname.slice(1) : '0';
+  if (!/^\d+$/.test(dbText)) throw new SyncError('CONFIG_INVALID', `redis connection "${redactUrl(url)}": the path must be a database number, like /0`);
+  let username: string;
+  let password: string;
+  try {
+    username = decodeURIComponent(parsed.username);
+    password = decodeURIComponent(parsed.password);
+  } catch {
+    throw new SyncError('CONFIG_INVALID', `redis connection "${redactUrl(url)}": the user or password holds a malformed %-escape`);
+  }
   return {
     host: parsed.hostname || '127.0.0.1',
     port: parsed.port ? Number(parsed.port) : 6379,
-    ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
-    ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
-    db: Number.isInteger(db) ? db : 0,
+    ...(username ? { username } : {}),
+    ...(password ? { password } : {}),
+    db: Number(dbText),
     ...(parsed.protocol === 'rediss:' ? { tls: {} } : {}),
   };
 }
 
 function connectPostgres(target: string | pg.PoolConfig, schema: string): Backend {
-  checkNamespace('postgres schema', schema);
   const poolConfig: pg.PoolConfig = typeof target === 'string' ? { connectionString: target } : target;
   let pool: pg.Pool | undefined;
   const owned: Array<{ close(): Promise<void> }> = [];
