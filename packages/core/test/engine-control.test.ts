@@ -99,6 +99,39 @@ describe('engine control', () => {
     await engine.stop();
   });
 
+  it('a pause the store cannot save still takes effect whole, and says it is not stored', async () => {
+    const { clock, arrivals, engine, store, record } = setup({
+      behaviour: slow(10 * MIN),
+      jobs: [{ name: 'j', schedule: '0 * * * *', plan: keysPlan('k', 2) }],
+    });
+    const paused = record('paused');
+    const aborted = record('task:aborted');
+    await engine.start();
+    await engine.trigger('j');
+    await clock.advance(SEC);
+    const writePaused = store.writePaused.bind(store);
+    store.writePaused = async () => {
+      throw new Error('database unavailable');
+    };
+    await expect(engine.pause(undefined, { force: true })).rejects.toMatchObject({
+      code: 'STORE_FAILED',
+      message: expect.stringMatching(/^paused every job on this instance, but the store could not save it .*database unavailable/),
+    });
+    await clock.flush();
+    // In effect all the same: paused, in-flight fetches aborted, the event out.
+    expect((await engine.status()).paused).toBe(true);
+    expect(aborted).toHaveLength(2);
+    expect(paused).toHaveLength(1);
+    await clock.advance(HOUR);
+    expect(arrivals).toHaveLength(2);
+    await expect(engine.resume()).rejects.toMatchObject({ code: 'STORE_FAILED', message: expect.stringMatching(/^resumed every job on this instance/) });
+    expect((await engine.status()).paused).toBe(false);
+    await clock.advance(11 * MIN);
+    expect(arrivals.length).toBeGreaterThan(2); // the resume woke the dispatcher
+    store.writePaused = writePaused;
+    await engine.stop();
+  });
+
   it('abort() cancels in-flight fetches of one job and re-queues them', async () => {
     const { clock, arrivals, engine } = setup({
       behaviour: slow(5 * MIN),

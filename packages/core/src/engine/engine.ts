@@ -94,8 +94,15 @@ export interface StopOptions {
 export interface SyncEngine {
   start(): Promise<void>;
   stop(options?: StopOptions): Promise<void>;
-  /** Stop handing out work (of one job, or all); `force` also aborts in-flight fetches. Persisted. */
+  /**
+   * Stop handing out work (of one job, or all); `force` also aborts in-flight fetches. Persisted
+   * in the Store. When the Store cannot save it, the pause still takes effect here and in the
+   * queue (force-abort and `paused` event included) and the promise then rejects with a
+   * `STORE_FAILED` SyncError saying the pause is in effect but not stored (a restart would not
+   * keep it). Any other rejection (the queue refused) means nothing changed.
+   */
   pause(job?: string, options?: { force?: boolean }): Promise<void>;
+  /** Hand out work again (of one job, or all). Persisted; a Store failure is reported as for `pause`. */
   resume(job?: string): Promise<void>;
   /** Abort in-flight fetches (of one job, or all) through their AbortSignal; they are re-queued. */
   abort(job?: string): Promise<number>;
@@ -494,6 +501,17 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
     }
   };
 
+  /** Saves a pause or resume; on failure, the error for the caller (the change itself stands). */
+  const storePaused = async (job: string | undefined, paused: boolean): Promise<SyncError | undefined> => {
+    try {
+      await store.writePaused(job ?? '*', paused);
+      return undefined;
+    } catch (err) {
+      const what = `${paused ? 'paused' : 'resumed'} ${job === undefined ? 'every job' : `job ${job}`}`;
+      return new SyncError('STORE_FAILED', `${what} on this instance, but the store could not save it (a restart would not keep it): ${errorMessage(err)}`, { cause: err });
+    }
+  };
+
   const writer = new BatchWriter<unknown>(store, clock, o.batchSize, o.flushMs, {
     written: async (items: PendingWrite<unknown>[], result, durationMs) => {
       storeFailures = 0;
@@ -628,10 +646,13 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
         pausedAll = true;
         acquireAbort.abort();
       } else pausedJobs.add(job);
-      await store.writePaused(job ?? '*', true);
+      // The pause is in effect from here on: a Store that cannot save it must not leave it half
+      // done (no force-abort, no event) while the caller is told it failed.
+      const stored = await storePaused(job, true);
       if (pauseOptions.force) await engine.abort(job);
       events.emit('paused', { job });
       log.info({ job: job ?? '*', force: pauseOptions.force ?? false }, 'paused');
+      if (stored) throw stored;
     },
 
     async resume(job) {
@@ -639,10 +660,11 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
       await queue.resume(job);
       if (job === undefined) pausedAll = false;
       else pausedJobs.delete(job);
-      await store.writePaused(job ?? '*', false);
+      const stored = await storePaused(job, false);
       notify();
       events.emit('resumed', { job });
       log.info({ job: job ?? '*' }, 'resumed');
+      if (stored) throw stored;
     },
 
     async abort(job) {
