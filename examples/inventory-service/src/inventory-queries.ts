@@ -35,8 +35,8 @@ export interface DatePrice {
   price: Price;
 }
 
+/** One passenger row as `slotsOn` aggregates it: prices still `numeric` text. */
 interface PaxRow {
-  start_time: string;
   type: string;
   name: string | null;
   description: string | null;
@@ -67,43 +67,51 @@ export class InventoryQueries {
     this.pax = `${quoteIdent(schema)}.slot_pax`;
   }
 
-  /** Slots of one product on one date, by start time. A slot's price: its primary type's, else the lowest. */
+  /**
+   * Slots of one product on one date, by start time. A slot's price: its primary type's, else the
+   * lowest. One statement, so slots and their passenger rows come from one snapshot (two queries
+   * could straddle a write and pair a slot with another version's rows). A slot without passenger
+   * rows has no price to serve (the contract gives every slot at least one): it is left out.
+   */
   async slotsOn(productId: number, date: string): Promise<Slot[]> {
-    const [slots, pax] = await Promise.all([
-      this.db.query<{ start_time: string; remaining: number }>(
-        `SELECT start_time, remaining FROM ${this.slots} WHERE product_id = $1 AND date = $2::date ORDER BY start_time`,
-        [productId, date],
-      ),
-      this.db.query<PaxRow>(
-        `SELECT start_time, type, name, description, min, max, remaining, is_primary, final_price::text, original_price::text, currency ` +
-          `FROM ${this.pax} WHERE product_id = $1 AND date = $2::date ORDER BY start_time, type`,
-        [productId, date],
-      ),
-    ]);
-    const byTime = new Map<string, PaxRow[]>();
-    for (const row of pax.rows) {
-      const list = byTime.get(row.start_time) ?? [];
-      list.push(row);
-      byTime.set(row.start_time, list);
-    }
-    return slots.rows.map((s) => {
-      const rows = byTime.get(s.start_time) ?? [];
-      const chosen = rows.find((r) => r.is_primary) ?? [...rows].sort((a, b) => Number(a.final_price) - Number(b.final_price))[0];
-      return {
-        startTime: s.start_time,
-        startDate: date,
-        price: chosen ? price(chosen.final_price, chosen.original_price, chosen.currency) : { finalPrice: 0, currencyCode: '', originalPrice: 0 },
-        remaining: s.remaining,
-        paxAvailability: rows.map((r) => ({
-          type: r.type,
-          ...(r.name !== null ? { name: r.name } : {}),
-          ...(r.description !== null ? { description: r.description } : {}),
-          price: price(r.final_price, r.original_price, r.currency),
-          ...(r.min !== null ? { min: r.min } : {}),
-          ...(r.max !== null ? { max: r.max } : {}),
-          remaining: r.remaining,
-        })),
-      };
+    // The lateral subquery is a range scan of slot_pax's primary key per slot; json_agg of no rows
+    // is NULL, which is how a slot without passenger rows is recognised.
+    const { rows } = await this.db.query<{ start_time: string; remaining: number; pax: PaxRow[] | null }>(
+      `SELECT s.start_time, s.remaining, p.pax
+       FROM ${this.slots} s
+       CROSS JOIN LATERAL (
+         SELECT json_agg(json_build_object(
+                  'type', x.type, 'name', x.name, 'description', x.description, 'min', x.min, 'max', x.max,
+                  'remaining', x.remaining, 'is_primary', x.is_primary, 'final_price', x.final_price::text,
+                  'original_price', x.original_price::text, 'currency', x.currency) ORDER BY x.type) AS pax
+         FROM ${this.pax} x
+         WHERE x.product_id = s.product_id AND x.date = s.date AND x.start_time = s.start_time
+       ) p
+       WHERE s.product_id = $1 AND s.date = $2::date AND p.pax IS NOT NULL
+       ORDER BY s.start_time`,
+      [productId, date],
+    );
+    return rows.flatMap(({ start_time, remaining, pax }) => {
+      const chosen = pax && (pax.find((r) => r.is_primary) ?? [...pax].sort((a, b) => Number(a.final_price) - Number(b.final_price))[0]);
+      // Never an invented price: the query already leaves out a slot without passenger rows.
+      if (!pax || !chosen) return [];
+      return [
+        {
+          startTime: start_time,
+          startDate: date,
+          price: price(chosen.final_price, chosen.original_price, chosen.currency),
+          remaining,
+          paxAvailability: pax.map((r) => ({
+            type: r.type,
+            ...(r.name !== null ? { name: r.name } : {}),
+            ...(r.description !== null ? { description: r.description } : {}),
+            price: price(r.final_price, r.original_price, r.currency),
+            ...(r.min !== null ? { min: r.min } : {}),
+            ...(r.max !== null ? { max: r.max } : {}),
+            remaining: r.remaining,
+          })),
+        },
+      ];
     });
   }
 

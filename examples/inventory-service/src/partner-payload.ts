@@ -3,6 +3,7 @@
  * engine runs on every fetched payload before anything is written. A payload that fails it is
  * rejected whole: the scope keeps its previous rows and the key is retried later.
  */
+import type { ConfigIssue } from '@tidesync/core';
 import { z } from 'zod';
 
 const money = z.number().finite().nonnegative();
@@ -27,10 +28,11 @@ export const partnerPax = z.object({
   price: partnerPrice,
 });
 
+const isoDate = /^\d{4}-\d{2}-\d{2}$/;
 const time = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected HH:mm');
 
 export const partnerSlot = z.object({
-  startDate: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected YYYY-MM-DD'),
+  startDate: z.string().regex(isoDate, 'expected YYYY-MM-DD'),
   startTime: time,
   endTime: time,
   providerSlotId: z.string().min(1).max(200),
@@ -47,12 +49,34 @@ export const partnerSlots = z.array(partnerSlot).superRefine((slots, ctx) => {
     if (times.has(slot.startTime)) ctx.addIssue({ code: 'custom', path: [i, 'startTime'], message: `two slots start at ${slot.startTime}` });
     times.add(slot.startTime);
     const types = new Set<string>();
+    // The contract puts isPrimary on one pax only; with two, the slot's price (its primary type's)
+    // would depend on which one a query happens to pick, and /slots and /dates could disagree.
+    let primary: string | undefined;
     slot.paxAvailability.forEach((pax, j) => {
       if (types.has(pax.type)) ctx.addIssue({ code: 'custom', path: [i, 'paxAvailability', j, 'type'], message: `passenger type ${pax.type} listed twice` });
       types.add(pax.type);
+      if (!pax.isPrimary) return;
+      if (primary !== undefined) ctx.addIssue({ code: 'custom', path: [i, 'paxAvailability', j, 'isPrimary'], message: `two primary passenger types, ${primary} and ${pax.type}: isPrimary belongs on one only` });
+      primary ??= pax.type;
     });
   });
 });
 
 export type PartnerSlot = z.output<typeof partnerSlot>;
 export type PartnerPax = z.output<typeof partnerPax>;
+
+/**
+ * The slots of a payload dated other than `date`, the date asked for. Rows are stored under the
+ * date of the request (the key's scope), not their own `startDate`: without this check, a partner
+ * answering another day's slots would have them served as that date's. The schema cannot check it
+ * (it does not know the request), so the source does, on the raw payload: it looks only at elements
+ * with a `startDate` written YYYY-MM-DD and leaves every other malformation to `partnerSlots`.
+ */
+export function otherDateIssues(payload: unknown, date: string): ConfigIssue[] {
+  if (!Array.isArray(payload)) return [];
+  return payload.flatMap((slot: unknown, i) => {
+    const startDate = typeof slot === 'object' && slot !== null ? (slot as { startDate?: unknown }).startDate : undefined;
+    if (typeof startDate !== 'string' || !isoDate.test(startDate) || startDate === date) return [];
+    return [{ path: `${i}.startDate`, message: `expected ${date} (the date asked for), got ${startDate}` }];
+  });
+}

@@ -10,7 +10,7 @@ import { type INestApplication, Logger, type LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { createBullMQAdapter, type BullMQAdapter } from '@tidesync/adapter-bullmq';
-import { createHttpSource, createMemoryQueue, errorMessage, type HttpSource, type Queue, type RateLimiter, type RetryPolicy, type Scheduler, type Source } from '@tidesync/core';
+import { createHttpSource, createMemoryQueue, errorMessage, PayloadInvalidError, type HttpSource, type Queue, type RateLimiter, type RetryPolicy, type Scheduler, type Source } from '@tidesync/core';
 import { SyncEngine } from '@tidesync/nestjs';
 import { AppModule } from './app.module.js';
 import { dateIn } from './calendar.js';
@@ -20,6 +20,7 @@ import { openDb, type Db } from './database.js';
 import { ErrorsFilter } from './http/errors.filter.js';
 import { InventoryQueries } from './inventory-queries.js';
 import { createInventoryStore, type InventoryTask } from './inventory-store.js';
+import { otherDateIssues } from './partner-payload.js';
 import { ProductsRepository } from './products-repository.js';
 import { ServiceRuntime } from './runtime.js';
 import { createPartnerSimulator, type PartnerSimulator } from './simulator/partner-simulator.js';
@@ -135,7 +136,15 @@ export async function startInventoryService(options: ServiceOptions): Promise<In
     // …and a key of a deleted product that still comes up (a retry, a plan that raced the
     // deletion) costs no request: nothing to fetch, and the store drops its (empty) scope.
     const source: Source<InventoryTask> = {
-      fetch: async (task, context) => ((await knownProduct(task.payload.productId)) ? http.fetch(task, context) : []),
+      fetch: async (task, context) => {
+        if (!(await knownProduct(task.payload.productId))) return [];
+        const payload = await http.fetch(task, context);
+        // Rows land under the date asked for, whatever their startDate says: slots of another day
+        // are rejected as an invalid payload (nothing written or deleted, retried with backoff).
+        const issues = otherDateIssues(payload, task.payload.date);
+        if (issues.length > 0) throw new PayloadInvalidError(task.key, issues);
+        return payload;
+      },
     };
     // With several instances, products change through any of them: one this instance does not
     // know may have been added elsewhere, so look again before treating it as deleted.

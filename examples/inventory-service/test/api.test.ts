@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addDays, addMonths, dateIn, weekdayOf } from '../src/calendar.js';
+import type { Db } from '../src/database.js';
+import { InventoryQueries } from '../src/inventory-queries.js';
 import { backends, boot, converged, coveredKeys, eventually, expectedSlots, testDatabase, type Harness, type TestDatabase } from './helpers.js';
 
 const ADMIN = 'admin-secret-123';
@@ -42,6 +44,58 @@ describe.each(backends)('HTTP API on %s', (backend) => {
       expect(body[0].price.finalPrice).toBe(12.345);
       expect(body).toEqual(expectedSlots(h.sim.truth(productId, date)));
     });
+  });
+
+  it('never serves a slot without passenger rows: it has no price (no invented zero price)', async () => {
+    const today = dateIn(Date.now(), 'UTC');
+    const path = `/experience/16/slots?date=${today}`;
+    await eventually(() => converged(h, [{ productId: 16, date: today }]));
+    const before = (await h.get(path)).body;
+    expect(before.length).toBe(2);
+    // Only a broken write or a hand edit can leave a slot without passenger rows; served, it had a
+    // price of 0 in no currency.
+    await h.service.db.query(`DELETE FROM ${db.env.DATABASE_SCHEMA}.slot_pax WHERE product_id = 16 AND date = $1::date AND start_time = $2`, [today, before[0].startTime]);
+    try {
+      expect(await h.get(path)).toEqual({ status: 200, body: before.slice(1) });
+    } finally {
+      // A refetch puts the rows back.
+      await h.request('POST', '/sync/trigger', { job: 'today' }, auth);
+      await eventually(() => converged(h, [{ productId: 16, date: today }]));
+    }
+  });
+
+  it('reads a date\'s slots and their passenger rows in one statement (one snapshot)', async () => {
+    const today = dateIn(Date.now(), 'UTC');
+    const statements: string[] = [];
+    const counting: Db = { ...h.service.db, query: (text, params) => (statements.push(text), h.service.db.query(text, params)) };
+    const slots = await new InventoryQueries(counting, db.env.DATABASE_SCHEMA!).slotsOn(16, today);
+    expect(statements).toHaveLength(1);
+    expect(slots).toEqual(expectedSlots(h.sim.truth(16, today)));
+  });
+
+  it('serves no slots for a date gone by, though its rows are still there until the prune', async () => {
+    const today = dateIn(Date.now(), 'UTC');
+    const yesterday = addDays(today, -1);
+    const schema = db.env.DATABASE_SCHEMA;
+    // Today's rows copied to yesterday: what the hourly prune has not removed yet after midnight.
+    await h.service.db.transaction(async (q) => {
+      for (const table of ['slots', 'slot_pax']) {
+        await q(`CREATE TEMP TABLE copy AS SELECT * FROM ${schema}.${table} WHERE product_id = 16 AND date = $1::date`, [today]);
+        await q(`UPDATE copy SET date = $1::date`, [yesterday]);
+        await q(`INSERT INTO ${schema}.${table} SELECT * FROM copy`);
+        await q('DROP TABLE copy');
+      }
+    });
+    try {
+      const { rows } = await h.service.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${schema}.slots WHERE product_id = 16 AND date = $1::date`, [yesterday]);
+      expect(rows[0]!.n).toBe(2);
+      expect(await h.get(`/experience/16/slots?date=${yesterday}`)).toEqual({ status: 200, body: [] });
+      expect(await h.get(`/experience/16/slots?date=2020-01-01`)).toEqual({ status: 200, body: [] });
+      expect((await h.get(`/experience/999/slots?date=${yesterday}`)).status).toBe(404);
+      expect((await h.get(`/experience/16/slots?date=${today}`)).body).toEqual(expectedSlots(h.sim.truth(16, today)));
+    } finally {
+      await h.service.runtime.products.pruneBefore(today);
+    }
   });
 
   it('lists available dates for two months with the lowest available slot price', async () => {

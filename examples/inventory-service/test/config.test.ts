@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { cadenceOffsets } from '../src/cadences.js';
+import { addDays, addMonths } from '../src/calendar.js';
 import { loadConfig } from '../src/config.js';
 
 describe('configuration from the environment', () => {
@@ -56,6 +58,15 @@ describe('configuration from the environment', () => {
     expect(loadConfig({ SYNC_QUEUE: 'bullmq', REDIS_URL: 'redis://cache:6379' }).queue).toEqual({ kind: 'bullmq', redisUrl: 'redis://cache:6379', name: 'inventory', lockMs: 30_000 });
     expect(loadConfig({ SYNC_QUEUE: 'BullMQ', DATABASE_URL: 'postgres://db/inv', SYNC_QUEUE_LOCK_MS: '5000' }).queue).toEqual({ kind: 'bullmq', redisUrl: undefined, name: 'inventory', lockMs: 5_000 });
     expect(loadConfig({ RATE_LIMIT_WINDOW_MS: '1000' }).rateWindowMs).toBe(1_000);
+  });
+
+  it('takes SYNC_MONTH_DAYS=62, which covers the whole two-month window of /dates from any day', () => {
+    const offsets = cadenceOffsets('month', loadConfig({ SYNC_MONTH_DAYS: '62' }));
+    expect(offsets.at(-1)).toBe(62);
+    // Two months are at most 62 days (July and August, December and January).
+    for (let today = '2027-01-01'; today < '2029-01-01'; today = addDays(today, 1)) {
+      expect(addDays(today, offsets.at(-1)!) >= addMonths(today, 2)).toBe(true);
+    }
   });
 
   it('refuses BullMQ on embedded PGlite: instances need a server they all reach', () => {

@@ -139,4 +139,29 @@ describe.skipIf(!TEST_DATABASE_URL)('the database going away and coming back (Po
     expect(unhandled).toEqual([]);
     expect(Date.now() - upAt).toBeLessThan(20_000);
   });
+
+  it('answers 503 to pause and resume while it is away (their state cannot be persisted), and nothing of the connection string', async () => {
+    proxy.down();
+    try {
+      for (const path of ['/sync/pause', '/sync/pause?force=true']) {
+        const res = await h.request('PATCH', path);
+        expect(res.status).toBe(503);
+        expect((res.body as { message: string }).message).toMatch(/^paused on this instance, but the database is unavailable: the pause is not saved/);
+        // In effect all the same.
+        expect((await h.request('GET', '/sync/status')).body).toMatchObject({ paused: true });
+      }
+      const res = await h.request('PATCH', '/sync/resume');
+      expect(res.status).toBe(503);
+      expect((res.body as { message: string }).message).toMatch(/^resumed on this instance, but the database is unavailable/);
+      expect(JSON.stringify(res.body)).not.toMatch(/postgres:\/\//);
+    } finally {
+      proxy.up();
+    }
+    // Back, the same calls succeed and are persisted.
+    expect((await h.request('PATCH', '/sync/pause')).body).toEqual({ paused: true, force: false });
+    expect((await admin.query(`SELECT target FROM ${db.env.DATABASE_SCHEMA}.tidesync_paused`)).rows).toEqual([{ target: '*' }]);
+    expect((await h.request('PATCH', '/sync/resume')).body).toEqual({ paused: false });
+    expect((await admin.query(`SELECT target FROM ${db.env.DATABASE_SCHEMA}.tidesync_paused`)).rows).toEqual([]);
+    expect(unhandled).toEqual([]);
+  });
 });

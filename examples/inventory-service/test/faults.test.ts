@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dateIn } from '../src/calendar.js';
+import { addDays, dateIn } from '../src/calendar.js';
 import type { FaultKind } from '../src/simulator/partner-simulator.js';
 import { backends, boot, converged, eventually, expectedSlots, sleep, testDatabase, type Harness, type TestDatabase } from './helpers.js';
 
@@ -37,6 +37,29 @@ describe.each(backends)('partner faults on %s', (backend) => {
       await eventually(async () => expect(await served()).toEqual(expectedSlots(h.sim.truth(16, today))), 10_000);
     },
   );
+
+  it('another date\'s slots are rejected: the scope keeps its rows, the wrong slots are never served', async () => {
+    const before = await served();
+    const asked = h.sim.truth(16, today);
+    // The partner answers today's request with tomorrow's slots (seats changed too, so serving
+    // them as today's would show).
+    const tomorrow = addDays(today, 1);
+    h.sim.update(16, today, () => h.sim.truth(16, tomorrow).map((s) => ({ ...s, remaining: s.remaining + 7 })));
+    const from = h.sim.arrivals.length;
+    await h.request('POST', '/sync/trigger', { job: 'today' });
+    const asks = () => h.sim.arrivals.slice(from).filter((a) => a.productId === 16 && a.date === today).length;
+    await eventually(() => expect(asks()).toBeGreaterThanOrEqual(1), 10_000);
+    await sleep(500); // longer than a write takes (flushMs 50)
+    expect(await served()).toEqual(before);
+    // Rejected as an invalid payload: retried, the rows kept meanwhile.
+    await eventually(() => expect(asks()).toBeGreaterThanOrEqual(2), 10_000);
+    expect(await served()).toEqual(before);
+    const status = (await h.get('/sync/status')).body;
+    expect(status.cadences[0].retried + status.cadences[0].failed).toBeGreaterThan(0);
+
+    h.sim.update(16, today, () => asked);
+    await eventually(async () => expect(await served()).toEqual(expectedSlots(asked)), 10_000);
+  });
 
   it('429 with rateLimitState.reset freezes the whole budget until the reset', async () => {
     h.sim.inject({ kind: 'rate-limit', ms: 2_000 });

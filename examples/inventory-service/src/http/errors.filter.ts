@@ -1,5 +1,15 @@
 import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import { redactConnectionString } from '@tidesync/adapter-postgres';
+import { SyncError } from '@tidesync/core';
 import { StorageUnavailableError } from '../database.js';
+
+/**
+ * A database that is away: a query of the service's own, or one of the engine's store calls (pause
+ * and resume persist their state, trigger reads freshness), which adapter-postgres reports as
+ * core's `STORE_FAILED`.
+ */
+const databaseAway = (error: unknown): error is Error =>
+  error instanceof StorageUnavailableError || (error instanceof SyncError && error.code === 'STORE_FAILED');
 
 /**
  * HTTP errors pass through as Nest renders them. A database that is away answers 503 (the client
@@ -22,8 +32,10 @@ export class ErrorsFilter implements ExceptionFilter {
       res.status(status).json({ statusCode: status, message: (error as Error).message });
       return;
     }
-    if (error instanceof StorageUnavailableError) {
-      this.logger.warn(error.message);
+    if (databaseAway(error)) {
+      // Both kinds come redacted; redacting again costs nothing and keeps a password out of the log
+      // should a store ever pass a driver's message through as it is.
+      this.logger.warn(redactConnectionString(error.message));
       res.status(503).json({ statusCode: 503, message: 'the database is unavailable; retry shortly' });
       return;
     }

@@ -20,12 +20,16 @@ export class ExperienceController {
   }
 
   @Get(':id/slots')
-  @ApiOperation({ summary: 'Slots of a product on one date, sorted by start time' })
+  @ApiOperation({ summary: 'Slots of a product on one date, sorted by start time', description: 'A date before today (in SYNC_TIMEZONE) has none.' })
   @ApiParam({ name: 'id', description: 'product id', example: 14 })
   @ApiQuery({ name: 'date', description: 'YYYY-MM-DD', example: '2026-12-01' })
   @ApiOkResponse({ schema: slotsResponseSchema })
   async slots(@Param('id', new ZodPipe(productIdParam, 'id')) productId: number, @Query('date', new ZodPipe(dateQuery, 'date')) date: string): Promise<Slot[]> {
     const product = await this.known(productId);
+    // A date gone by is never fetched again; its rows stay until the hourly prune removes them,
+    // and serving them meanwhile would show seats that can no longer be sold. A valid date, so
+    // 200 with no slots, like any date without any.
+    if (date < dateIn(this.runtime.now(), this.runtime.config.timezone)) return [];
     // A weekday the product is not synced on is never refreshed: rows kept from before it was
     // dropped would be served stale, so such a date has no slots.
     if (!product.days.includes(weekdayOf(date))) return [];
@@ -33,7 +37,11 @@ export class ExperienceController {
   }
 
   @Get(':id/dates')
-  @ApiOperation({ summary: 'Dates from today to two months ahead with seats left, each with its lowest price' })
+  @ApiOperation({
+    summary: 'Dates from today to two months ahead with seats left, each with its lowest price',
+    description:
+      'Only synced dates can be listed: today and days +1…+SYNC_MONTH_DAYS (default 30). Dates beyond it are not synced and do not appear; SYNC_MONTH_DAYS=62 fills the whole two-month window.',
+  })
   @ApiParam({ name: 'id', description: 'product id', example: 14 })
   @ApiOkResponse({ schema: datesResponseSchema })
   async dates(@Param('id', new ZodPipe(productIdParam, 'id')) productId: number): Promise<{ dates: DatePrice[] }> {

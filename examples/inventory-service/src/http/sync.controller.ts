@@ -1,5 +1,7 @@
-import { Body, Controller, Get, HttpCode, Inject, Patch, Post, Query, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Inject, Logger, Patch, Post, Query, ServiceUnavailableException, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { redactConnectionString } from '@tidesync/adapter-postgres';
+import { SyncError } from '@tidesync/core';
 import { SyncEngine } from '@tidesync/nestjs';
 import type { ServiceRuntime } from '../runtime.js';
 import { SERVICE_RUNTIME } from '../tokens.js';
@@ -8,6 +10,22 @@ import { triggerBodySchema } from './openapi.js';
 import { ZodPipe, forceQuery, triggerBody } from './validation.js';
 
 const iso = (at: number | undefined) => (at === undefined ? null : new Date(at).toISOString());
+const log = new Logger('Sync');
+
+/**
+ * A pause or resume the store could not save is in effect all the same (see the engine's
+ * `pause`): 503 as for any call while the database is away, but saying what did happen, so an
+ * operator does not take it for a pause that failed.
+ */
+async function notStored(change: Promise<void>, message: string): Promise<void> {
+  try {
+    await change;
+  } catch (err) {
+    if (!(err instanceof SyncError && err.code === 'STORE_FAILED')) throw err;
+    log.warn(redactConnectionString(err.message));
+    throw new ServiceUnavailableException(message);
+  }
+}
 
 @ApiTags('sync')
 @Controller('sync')
@@ -23,7 +41,7 @@ export class SyncController {
   @ApiOperation({ summary: 'Stop fetching (persisted: a restart stays paused); force=true also aborts requests in flight' })
   @ApiQuery({ name: 'force', required: false, enum: ['true', 'false'] })
   async pause(@Query('force', new ZodPipe(forceQuery, 'force')) force: boolean) {
-    await this.engine.pause(undefined, { force });
+    await notStored(this.engine.pause(undefined, { force }), 'paused on this instance, but the database is unavailable: the pause is not saved and a restart would resume syncing; retry to save it');
     return { paused: true, force };
   }
 
@@ -31,7 +49,7 @@ export class SyncController {
   @UseGuards(AdminTokenGuard)
   @ApiBearerAuth()
   async resume() {
-    await this.engine.resume();
+    await notStored(this.engine.resume(), 'resumed on this instance, but the database is unavailable: the resume is not saved and a restart would stay paused; retry to save it');
     return { paused: false };
   }
 
