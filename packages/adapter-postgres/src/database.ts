@@ -103,8 +103,9 @@ const rowsOf = <R>(result: unknown): Rows<R> => ({ rows: ((result as { rows?: R[
 /** `postgres://user:secret@host/db` → `postgres://user:***@host/db`; also `password=…` key/value strings. */
 export function redactConnectionString(text: string): string {
   return text
-    // Up to the token's last '@': a password may hold an unencoded '@' of its own.
-    .replace(/(\w+:\/\/[^:/?#@\s]*:)\S*@/g, '$1***@')
+    // Up to the line's last '@': a password may hold an unencoded '@' of its own, or a space
+    // (which node-postgres accepts). Hiding too much of a line beats showing part of a password.
+    .replace(/(\w+:\/\/[^:/?#@\s]*:).*@/g, '$1***@')
     .replace(/(password\s*=\s*)('[^']*'|\S+)/gi, '$1***');
 }
 

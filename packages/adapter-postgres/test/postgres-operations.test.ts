@@ -77,6 +77,8 @@ describe('options', () => {
     expect(redactConnectionString('host=db password=s3cr3t user=app')).toBe('host=db password=*** user=app');
     // A password with an unencoded '@' (not a valid URL, but written that way) goes whole.
     expect(redactConnectionString('connect to postgres://app:p@ss@w0rd@db:5432/x failed')).toBe('connect to postgres://app:***@db:5432/x failed');
+    // A space in the password (node-postgres takes it unencoded) does not end the redaction.
+    expect(redactConnectionString('database: postgres://app:s3cr3t pw@db:5432/x')).toBe('database: postgres://app:***@db:5432/x');
     const store = createPostgresStore({ client: 'postgres://app:s3cr3t@127.0.0.1:1/x', tables: [itemsTable] });
     const err = await store.init().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SyncError);

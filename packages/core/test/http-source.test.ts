@@ -23,6 +23,9 @@ const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => void
   '/truncated': (_req, res) => res.writeHead(200).end('[{"startTime": "09:'),
   '/503': (_req, res) => res.writeHead(503).end('upstream down'),
   '/404': (_req, res) => res.writeHead(404).end(`no such product (your key ${TOKEN})`),
+  // The key straddles the 160 characters a message quotes of a body.
+  '/404-long': (_req, res) => res.writeHead(404).end(`${'x'.repeat(150)} key ${TOKEN} ${'y'.repeat(500)}`),
+  '/html-long': (_req, res) => res.writeHead(200).end(`<html>${'x'.repeat(148)} key ${TOKEN}</html>`),
   '/429-body': (_req, res) =>
     res.writeHead(429, { 'content-type': 'application/json' }).end(JSON.stringify({ rateLimitState: { reset: 1_900_000_000_000, limit: 30 } })),
   '/429-retry-after': (_req, res) => res.writeHead(429, { 'retry-after': '7' }).end('slow down'),
@@ -110,6 +113,14 @@ describe('createHttpSource', () => {
     expect(err).toBeInstanceOf(PermanentError);
     expect(err.message).toContain('[redacted]');
     expect(err.message).toContain('answered 404');
+  });
+
+  it('scrubs a secret that straddles the part of a body a message quotes', async () => {
+    for (const path of ['/404-long', '/html-long']) {
+      const err = await failure(path);
+      expect(err.message).toMatch(/ key \[r?e?d?a?$/); // the cut falls inside "[redacted]"
+      expect(err.message).not.toContain(TOKEN.slice(0, 3));
+    }
   });
 
   it('reads the reset time of a 429 from the body hook, or Retry-After', async () => {

@@ -72,6 +72,12 @@ export function createHttpSource<P = unknown>(options: HttpSourceOptions<P>): Ht
 
   const secrets = [...Object.values(o.headers), ...o.secrets].filter((s) => s.length >= 4);
   const redact = (text: string) => secrets.reduce((t, secret) => t.split(secret).join('[redacted]'), text);
+  const longestSecret = Math.max(0, ...secrets.map((s) => s.length));
+  /**
+   * The start of a response body for a message: redacted before it is cut, or a secret straddling
+   * the cut would keep its first half. Only a secret's length past the cut is read, not the body.
+   */
+  const snippet = (text: string) => redact(text.slice(0, SNIPPET + longestSecret)).slice(0, SNIPPET);
 
   const retryAfter = (headers: Record<string, string | string[] | undefined>): number | undefined => {
     const raw = headers['retry-after'];
@@ -131,14 +137,14 @@ export function createHttpSource<P = unknown>(options: HttpSourceOptions<P>): Ht
     }
     if (status < 200 || status >= 300) {
       stats.failures++;
-      const message = `${what} answered ${status}: ${redact(text.slice(0, SNIPPET))}`;
+      const message = `${what} answered ${status}: ${snippet(text)}`;
       if (status >= 500 || status === 408) throw new RetryableError(message, { status });
       throw new PermanentError(message, { status });
     }
     const body = parseJson(text);
     if (!body.ok) {
       stats.malformedBodies++;
-      throw new RetryableError(`${what} returned a body that is not JSON: ${redact(text.slice(0, SNIPPET))}`, { status });
+      throw new RetryableError(`${what} returned a body that is not JSON: ${snippet(text)}`, { status });
     }
     return body.value;
   };
