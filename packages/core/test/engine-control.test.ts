@@ -99,6 +99,27 @@ describe('engine control', () => {
     await engine.stop();
   });
 
+  it('two starts at once start it once, and a stop during a start stops what the start began', async () => {
+    const { clock, arrivals, engine, record } = setup({
+      jobs: [{ name: 'j', schedule: '*/15 * * * *', plan: keysPlan('k', 2), runOnStart: true }],
+    });
+    const started = record('started');
+    const stoppedEvents = record('stopped');
+    await Promise.all([engine.start(), engine.start()]);
+    expect(started).toHaveLength(1);
+    await engine.stop();
+    // Stop asked while the start still reads the store: it waits for the start, then stops.
+    const starting = engine.start();
+    const stopping = engine.stop();
+    await Promise.all([starting, stopping]);
+    expect(started).toHaveLength(2);
+    expect(stoppedEvents).toHaveLength(2);
+    expect((await engine.status()).state).toBe('stopped');
+    const before = arrivals.length;
+    await clock.advance(HOUR);
+    expect(arrivals).toHaveLength(before);
+  });
+
   it('a pause the store cannot save still takes effect whole, and says it is not stored', async () => {
     const { clock, arrivals, engine, store, record } = setup({
       behaviour: slow(10 * MIN),

@@ -92,7 +92,9 @@ export interface StopOptions {
 }
 
 export interface SyncEngine {
+  /** Read the Store's pause state and dead letters, start the scheduler and dispatching. Calls made while one runs share it. */
   start(): Promise<void>;
+  /** Stop ticks, drain or abort fetches, flush writes. Called during a start, it waits for the start and then stops. */
   stop(options?: StopOptions): Promise<void>;
   /**
    * Stop handing out work (of one job, or all); `force` also aborts in-flight fetches. Persisted
@@ -576,67 +578,85 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
     return count;
   };
 
+  const startEngine = async (): Promise<void> => {
+    if (state === 'running') return;
+    if (state === 'stopping') throw new SyncError('ENGINE_STATE', 'the engine is stopping');
+    await store.init?.();
+    for (const target of await store.readPaused()) {
+      if (target === '*') pausedAll = true;
+      else pausedJobs.add(target);
+      await queue.pause(target === '*' ? undefined : target);
+    }
+    for (const letter of await store.listDeadLetters()) deadLettered.add(letter.key);
+    state = 'running';
+    running = new AbortController();
+    const signal = running.signal;
+    stopped = new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    await scheduler.start();
+    unwatch = queue.watch?.((signal) => {
+      // Another instance aborted a job: stop this instance's fetches of it too.
+      if (signal?.abort !== undefined) {
+        const job = signal.abort === '*' ? undefined : signal.abort;
+        const count = abortInFlight(job);
+        if (count > 0) events.emit('aborted', { job, count });
+      }
+      notify();
+    });
+    dispatcher = dispatchLoop();
+    events.emit('started', { at: clock.now() });
+    log.info({ jobs: [...jobs.keys()], paused: pausedAll ? ['*'] : [...pausedJobs] }, 'sync engine started');
+    for (const job of jobs.values()) {
+      if (!job.def.runOnStart) continue;
+      if (scheduler.shouldRunOnStart && !(await scheduler.shouldRunOnStart(job.def.name))) continue;
+      await safely(`plan:${job.def.name}`, () => engine.trigger(job.def.name, { force: false }));
+    }
+  };
+
+  const stopEngine = async (stopOptions: StopOptions): Promise<void> => {
+    if (state !== 'running') return;
+    state = 'stopping';
+    unwatch?.();
+    unwatch = undefined;
+    await scheduler.stop();
+    acquireAbort.abort();
+    running.abort();
+    notify();
+    await dispatcher;
+    const drainMs = stopOptions.drainMs ?? o.drainMs;
+    let aborted = 0;
+    if (pool.pending > 0) {
+      if (drainMs > 0) {
+        const deadline = new AbortController();
+        await Promise.race([pool.onIdle(), clock.sleep(drainMs, deadline.signal).catch(() => {})]);
+        deadline.abort();
+      }
+      aborted = abortInFlight(undefined);
+      await pool.onIdle();
+    }
+    await writer.flush();
+    if (ownsLimiter) await limiter.close?.();
+    state = 'stopped';
+    events.emit('stopped', { at: clock.now(), aborted });
+    log.info({ aborted }, 'sync engine stopped');
+  };
+
+  /** The start under way: a second `start` joins it, and `stop` waits for it (see below). */
+  let starting: Promise<void> | undefined;
+
   const engine: SyncEngine = {
-    async start() {
-      if (state === 'running') return;
-      if (state === 'stopping') throw new SyncError('ENGINE_STATE', 'the engine is stopping');
-      await store.init?.();
-      for (const target of await store.readPaused()) {
-        if (target === '*') pausedAll = true;
-        else pausedJobs.add(target);
-        await queue.pause(target === '*' ? undefined : target);
-      }
-      for (const letter of await store.listDeadLetters()) deadLettered.add(letter.key);
-      state = 'running';
-      running = new AbortController();
-      const signal = running.signal;
-      stopped = new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
-      await scheduler.start();
-      unwatch = queue.watch?.((signal) => {
-        // Another instance aborted a job: stop this instance's fetches of it too.
-        if (signal?.abort !== undefined) {
-          const job = signal.abort === '*' ? undefined : signal.abort;
-          const count = abortInFlight(job);
-          if (count > 0) events.emit('aborted', { job, count });
-        }
-        notify();
+    start() {
+      // Starting reads the Store before the engine counts as running: without this, two calls
+      // would start it twice (two dispatchers), and a stop in between would be a no-op that the
+      // start then outlives.
+      starting ??= startEngine().finally(() => {
+        starting = undefined;
       });
-      dispatcher = dispatchLoop();
-      events.emit('started', { at: clock.now() });
-      log.info({ jobs: [...jobs.keys()], paused: pausedAll ? ['*'] : [...pausedJobs] }, 'sync engine started');
-      for (const job of jobs.values()) {
-        if (!job.def.runOnStart) continue;
-        if (scheduler.shouldRunOnStart && !(await scheduler.shouldRunOnStart(job.def.name))) continue;
-        await safely(`plan:${job.def.name}`, () => engine.trigger(job.def.name, { force: false }));
-      }
+      return starting;
     },
 
     async stop(stopOptions = {}) {
-      if (state !== 'running') return;
-      state = 'stopping';
-      unwatch?.();
-      unwatch = undefined;
-      await scheduler.stop();
-      acquireAbort.abort();
-      running.abort();
-      notify();
-      await dispatcher;
-      const drainMs = stopOptions.drainMs ?? o.drainMs;
-      let aborted = 0;
-      if (pool.pending > 0) {
-        if (drainMs > 0) {
-          const deadline = new AbortController();
-          await Promise.race([pool.onIdle(), clock.sleep(drainMs, deadline.signal).catch(() => {})]);
-          deadline.abort();
-        }
-        aborted = abortInFlight(undefined);
-        await pool.onIdle();
-      }
-      await writer.flush();
-      if (ownsLimiter) await limiter.close?.();
-      state = 'stopped';
-      events.emit('stopped', { at: clock.now(), aborted });
-      log.info({ aborted }, 'sync engine stopped');
+      await starting?.catch(() => {});
+      return stopEngine(stopOptions);
     },
 
     async pause(job, pauseOptions = {}) {
