@@ -33,7 +33,9 @@
  *
  * Not atomic across instances: two instances offering the same new key at the same instant both
  * see it absent; BullMQ keeps one job (the first add) and the other offer's deadline is lost if it
- * was earlier. The next tick re-offers with the right deadline.
+ * was earlier. Two offers merging into one queued key at the same instant read, merge and write it
+ * each on their own, so the later write wins and an earlier deadline may be lost the same way. The
+ * next tick re-offers with the right deadline.
  */
 import { randomUUID } from 'node:crypto';
 import type { Job, Queue as BullQueue, Worker } from 'bullmq';
