@@ -1,14 +1,16 @@
 /**
- * The Scheduler contract on BullMQ Job Schedulers, shared by every instance naming the same ticks queue.
+ * The Scheduler contract on BullMQ Job Schedulers, shared by every instance naming the same ticks
+ * queues (`<name>.<schedule id>`: one per schedule).
  *
  * Guarantees:
  * - **One tick per occurrence across all instances**: each schedule is a BullMQ Job Scheduler
  *   (cron pattern and IANA time zone, seconds field allowed); BullMQ creates one job per occurrence
  *   and exactly one instance's worker processes it. Every instance registers the same handlers, so
- *   it does not matter which one runs a tick. A tick is never completed unrun: an instance that
- *   does not have its schedule (a rolling deploy adding a job), or is stopping, gives the tick job
- *   back to the queue for another instance (or the deployment's next start); one that no instance
- *   with its schedule takes within `lateAfterMs` is dropped with a warning.
+ *   it does not matter which one runs a tick. Each schedule has its own ticks queue, so only the
+ *   instances that have a schedule take its ticks (during a rolling deploy that adds a job, the
+ *   ones already updated). A tick is never completed unrun: an instance that is stopping, or
+ *   drops the schedule, gives a tick it fetched back to the queue for another instance (or the
+ *   deployment's next start).
  * - **Occurrence time**: `scheduledAt` is the occurrence BullMQ scheduled (from the job id), not
  *   the moment a worker picked it up.
  * - **Catch-up**: when every instance was down, the occurrence BullMQ had scheduled stays queued
@@ -49,7 +51,7 @@ import { idSafe } from './bullmq-queue.js';
 import type { Backend } from './connection.js';
 
 const optionsSchema = z.object({
-  /** Names the shared ticks queue; instances of one deployment use the same name. */
+  /** Names the shared ticks queues (one per schedule, `<name>.<schedule id>`); instances of one deployment use the same name. */
   name: z.string().regex(/^[A-Za-z0-9_.-]{1,80}$/, 'letters, digits, "_", "." and "-" only (BullMQ reserves ":")'),
   /** A tick processed later than this after its occurrence counts as a catch-up. */
   lateAfterMs: z.number().int().positive().default(60_000),
@@ -71,12 +73,12 @@ interface Entry {
   running: number;
   buffered: boolean;
   last: number | undefined;
+  /** The schedule's own ticks queue and this instance's worker on it, while started. */
+  ticks?: BullQueue;
+  worker?: Worker;
 }
 
 const CATCH_UP_PREFIX = 'catchup~';
-/** How soon a tick this instance cannot run is available again to every instance (grows with its lateness). */
-const HAND_BACK_MIN_MS = 50;
-const HAND_BACK_MAX_MS = 1_000;
 /** The progress a tick job reports while its handler runs. */
 const RUNNING = 1;
 
@@ -95,9 +97,12 @@ export function createBullMQScheduler(backend: Backend, options: BullMQScheduler
   const log = safeLogger(o.logger);
   const random = o.random ?? Math.random;
   const entries = new Map<string, Entry>();
-  let ticks: BullQueue | undefined;
-  let worker: Worker | undefined;
+  let started = false;
   let stopping = false;
+  // One ticks queue per schedule, so that only instances that have a schedule take its ticks
+  // (with one queue for all, an instance without it — a rolling deploy adding a job — would get
+  // ticks it cannot run).
+  const queueName = (id: string) => `${o.name}.${idSafe(id)}`;
   const inFlight = new Set<Promise<void>>();
   /** Schedules this instance created in BullMQ: the deployment starts with it, so it runs the start-up plans. */
   const createdHere = new Set<string>();
@@ -109,16 +114,18 @@ export function createBullMQScheduler(backend: Backend, options: BullMQScheduler
    * a tick running (marked through its BullMQ progress), or an earlier tick still waiting to run.
    * Ticks run in occurrence order, so two waiting ticks never wait on each other.
    */
-  const ahead = async (schedule: string, self: string, mine: number): Promise<{ blocked: boolean; waiterAhead: boolean }> => {
-    const e = entries.get(schedule);
-    let running = e !== undefined && e.running > 0;
+  const ahead = async (e: Entry, self: string, mine: number): Promise<{ blocked: boolean; waiterAhead: boolean }> => {
+    let running = e.running > 0;
     let waiterAhead = false;
-    for (const j of await ticks!.getActive()) {
-      if (!j || j.id === self || (j.data as { schedule?: string } | undefined)?.schedule !== schedule) continue;
+    for (const j of await e.ticks!.getActive()) {
+      if (!j || j.id === self) continue;
       if (j.progress === RUNNING) running = true;
       else {
         const theirs = occurrenceOf(j) ?? 0;
-        if (theirs < mine || (theirs === mine && j.id! < self)) waiterAhead = true;
+        // An earlier catch-up gives way to a later occurrence that is due (see `laterOneDue`):
+        // waiting for it, both would be dropped.
+        const givesWay = theirs < mine && mine <= Date.now() && (j.id?.startsWith(CATCH_UP_PREFIX) === true || (j.processedOn ?? 0) - theirs > o.lateAfterMs);
+        if (!givesWay && (theirs < mine || (theirs === mine && j.id! < self))) waiterAhead = true;
       }
     }
     return { blocked: running || waiterAhead, waiterAhead };
@@ -153,43 +160,32 @@ export function createBullMQScheduler(backend: Backend, options: BullMQScheduler
    * the catch-up (a tick handed back at a deployment's last shutdown leaves two, and only one
    * may fire).
    */
-  const laterOneDue = async (schedule: string, self: string, mine: number): Promise<boolean> => {
+  const laterOneDue = async (e: Entry, self: string, mine: number): Promise<boolean> => {
+    // This instance already ran a later one.
+    if (e.last !== undefined && e.last > mine) return true;
     const now = Date.now();
-    for (const j of await ticks!.getJobs(['wait', 'delayed', 'prioritized', 'active'])) {
-      if (!j || j.id === self || (j.data as { schedule?: string } | undefined)?.schedule !== schedule) continue;
+    for (const j of await e.ticks!.getJobs(['wait', 'delayed', 'prioritized', 'active'])) {
+      if (!j || j.id === self) continue;
       const theirs = occurrenceOf(j);
       if (theirs !== undefined && theirs > mine && theirs <= now) return true;
     }
     return false;
   };
 
-  const processTick = async (job: Job, token: string | undefined): Promise<void> => {
-    const schedule = (job.data as { schedule?: string } | undefined)?.schedule;
-    const e = schedule === undefined ? undefined : entries.get(schedule);
+  const processTick = async (e: Entry, job: Job, token: string | undefined): Promise<void> => {
     const firedAt = Date.now();
     const scheduledAt = occurrenceOf(job) ?? firedAt;
-    if (!e) {
-      // A schedule this instance does not have (a rolling deploy that added a job): the instances
-      // that have it run it. BullMQ hands a job to whichever worker asks, so it goes back soon and
-      // is fetched again until one that has the schedule takes it; once it is late, no such
-      // instance is there to run it on time, and it is dropped.
-      const late = firedAt - scheduledAt;
-      // Soon at first, less often the longer no instance that has it comes by (a schedule every
-      // instance dropped costs a few dozen round trips per occurrence, not thousands).
-      if (late <= o.lateAfterMs) await handBack(job, token, Math.min(HAND_BACK_MAX_MS, Math.max(HAND_BACK_MIN_MS, Math.floor(late / 10))));
-      log.warn({ schedule, scheduledAt }, 'tick of a schedule this instance does not have: left to the instances that have it');
-      return;
-    }
-    // Fetched while this instance stops: another one (or this deployment's next start) runs it.
-    if (stopping) await handBack(job, token, 0);
+    // Fetched while this instance stops, or drops the schedule: another instance (or this
+    // deployment's next start) runs it.
+    if (stopping || entries.get(e.spec.id) !== e) await handBack(job, token, 0);
     const isCatchUp = job.id?.startsWith(CATCH_UP_PREFIX) === true || firedAt - scheduledAt > o.lateAfterMs;
     const tick: Tick = { schedule: e.spec.id, scheduledAt, firedAt, catchUp: isCatchUp, manual: false };
-    if (isCatchUp && (!e.spec.catchUp || (await laterOneDue(e.spec.id, job.id ?? '', scheduledAt)))) {
+    if (isCatchUp && (!e.spec.catchUp || (await laterOneDue(e, job.id ?? '', scheduledAt)))) {
       o.onSkip?.(tick, 'missed');
       return;
     }
     const self = job.id ?? '';
-    const seen = await ahead(e.spec.id, self, scheduledAt);
+    const seen = await ahead(e, self, scheduledAt);
     if (seen.blocked) {
       // bufferOne keeps one tick waiting across all instances; the rest are dropped.
       if (e.spec.overlap === 'skip' || e.buffered || seen.waiterAhead) {
@@ -198,7 +194,7 @@ export function createBullMQScheduler(backend: Backend, options: BullMQScheduler
       }
       e.buffered = true;
       try {
-        while (!stopping && (await ahead(e.spec.id, self, scheduledAt)).blocked) await sleep(o.pollMs);
+        while (!stopping && (await ahead(e, self, scheduledAt)).blocked) await sleep(o.pollMs);
       } finally {
         e.buffered = false;
       }
@@ -211,12 +207,12 @@ export function createBullMQScheduler(backend: Backend, options: BullMQScheduler
 
   /** Create or update the BullMQ Job Scheduler, unless an identical one is already pending. */
   const ensure = async (e: Entry) => {
-    const existing = await ticks!.getJobScheduler(e.spec.id);
+    const existing = await e.ticks!.getJobScheduler(e.spec.id);
     const same = existing && existing.pattern === e.spec.cron && (existing.tz ?? 'UTC') === e.spec.timezone;
     if (!same) {
       try {
         if (!existing) createdHere.add(e.spec.id);
-        await ticks!.upsertJobScheduler(
+        await e.ticks!.upsertJobScheduler(
           e.spec.id,
           { pattern: e.spec.cron, tz: e.spec.timezone },
           { name: e.spec.id, data: { schedule: e.spec.id }, opts: { removeOnComplete: true, removeOnFail: true } },
@@ -224,7 +220,7 @@ export function createBullMQScheduler(backend: Backend, options: BullMQScheduler
       } catch (err) {
         // Instances starting together race to create it; losing that race is fine.
         createdHere.delete(e.spec.id);
-        const now = await ticks!.getJobScheduler(e.spec.id);
+        const now = await e.ticks!.getJobScheduler(e.spec.id);
         if (!now || now.pattern !== e.spec.cron) throw err;
       }
     }
@@ -233,56 +229,79 @@ export function createBullMQScheduler(backend: Backend, options: BullMQScheduler
       const previous = e.cron.prev(Date.now());
       if (last !== undefined && last < previous) {
         // A job id per occurrence: instances starting together add it once.
-        await ticks!.add(e.spec.id, { schedule: e.spec.id }, { jobId: `${CATCH_UP_PREFIX}${idSafe(e.spec.id)}~${previous}`, removeOnComplete: true, removeOnFail: true });
+        await e.ticks!.add(e.spec.id, { schedule: e.spec.id }, { jobId: `${CATCH_UP_PREFIX}${idSafe(e.spec.id)}~${previous}`, removeOnComplete: true, removeOnFail: true });
       }
     }
   };
+
+  /** Opens the schedule's ticks queue, creates its BullMQ Job Scheduler if needed, and starts taking its ticks. */
+  const open = async (e: Entry) => {
+    const name = queueName(e.spec.id);
+    e.ticks = backend.newQueue(name);
+    await e.ticks.waitUntilReady();
+    await ensure(e);
+    e.worker = backend.newWorker(
+      name,
+      async (job: Job, token?: string) => {
+        const run = processTick(e, job, token);
+        inFlight.add(run);
+        try {
+          await run;
+        } finally {
+          inFlight.delete(run);
+        }
+      },
+      // A running tick and one waiting behind it (bufferOne), and room for ticks that skip.
+      { concurrency: 4, lockDuration: 60_000 },
+    );
+    await e.worker.waitUntilReady();
+  };
+
+  /** Stops taking the schedule's ticks (waiting for those running here), then closes its queue. */
+  const close = async (e: Entry) => {
+    const { worker, ticks } = e;
+    e.worker = undefined;
+    await worker?.close();
+    await ticks?.close();
+    if (e.ticks === ticks) e.ticks = undefined;
+  };
+
+  const opening = (e: Entry) => open(e).catch((err) => log.error({ schedule: e.spec.id, err: errorMessage(err) }, 'could not create the schedule'));
 
   return {
     add(spec, handler) {
       if (entries.has(spec.id)) throw new Error(`schedule "${spec.id}" is already added`);
       const entry: Entry = { spec, cron: parseCron(spec.cron, spec.timezone), handler, running: 0, buffered: false, last: undefined };
       entries.set(spec.id, entry);
-      if (ticks && !stopping) void ensure(entry).catch((err) => log.error({ schedule: spec.id, err: errorMessage(err) }, 'could not create the schedule'));
+      if (started && !stopping) void opening(entry);
     },
 
     remove(id) {
+      const e = entries.get(id);
       entries.delete(id);
-      // Other instances may still run it; removing it from BullMQ is the deployment's decision,
-      // so a rolling restart with a job dropped does not need every instance to agree first.
+      // This instance stops taking its ticks; other instances may still run it. Removing it from
+      // BullMQ is the deployment's decision (`removeBullMQSchedule`), so a rolling restart with a
+      // job dropped does not need every instance to agree first.
+      if (e) void close(e).catch((err) => log.warn({ schedule: id, err: errorMessage(err) }, 'could not close the schedule'));
     },
 
     async start() {
-      if (worker) return;
+      if (started) return;
+      started = true;
       stopping = false;
-      ticks = backend.newQueue(o.name);
-      await ticks.waitUntilReady();
-      for (const e of entries.values()) await ensure(e);
-      worker = backend.newWorker(
-        o.name,
-        async (job: Job, token?: string) => {
-          const run = processTick(job, token);
-          inFlight.add(run);
-          try {
-            await run;
-          } finally {
-            inFlight.delete(run);
-          }
-        },
-        { concurrency: Math.max(4, entries.size * 2), lockDuration: 60_000 },
-      );
-      await worker.waitUntilReady();
+      for (const e of entries.values()) await open(e);
     },
 
     async stop() {
       stopping = true;
-      // Closing stops fetching at once and waits for the ticks running here; one fetched just
-      // before goes back to the queue (see processTick), never completed unrun.
-      await worker?.close();
+      // Closing the workers stops fetching at once and waits for the ticks running here; a tick
+      // fetched just before, or waiting behind a running one, goes back to the queue (see
+      // processTick), never completed unrun.
+      const all = [...entries.values()];
+      await Promise.all(all.map(async (e) => e.worker?.close()));
       await Promise.allSettled([...inFlight]);
-      await ticks?.close();
-      worker = undefined;
-      ticks = undefined;
+      await Promise.all(all.map((e) => close(e)));
+      started = false;
     },
 
     shouldRunOnStart(id) {
@@ -300,12 +319,18 @@ export function createBullMQScheduler(backend: Backend, options: BullMQScheduler
   };
 }
 
-/** Remove a schedule from BullMQ for every instance (for when a job is retired for good). */
+/**
+ * Remove a schedule from BullMQ for every instance (for when a job is retired for good): `name` is
+ * the scheduler's `name` option. Also removes it from the single ticks queue that versions before
+ * per-schedule queues used, where it would otherwise stay as one pending job.
+ */
 export async function removeBullMQSchedule(backend: Backend, name: string, id: string): Promise<void> {
-  const ticks = backend.newQueue(name);
-  try {
-    await ticks.removeJobScheduler(id);
-  } finally {
-    await ticks.close();
+  for (const queueName of [`${name}.${idSafe(id)}`, name]) {
+    const ticks = backend.newQueue(queueName);
+    try {
+      await ticks.removeJobScheduler(id);
+    } finally {
+      await ticks.close();
+    }
   }
 }

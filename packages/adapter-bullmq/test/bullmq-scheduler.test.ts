@@ -71,12 +71,11 @@ for (const kind of backendKinds) {
       ns = testNamespace(kind);
       const name = uniqueName('ticks');
       const ticks: Tick[] = [];
-      // BullMQ gives a job to whichever worker asks: a tick may go back and forth a while before
-      // the instance that has its schedule takes it. Late by this much, it would be dropped.
-      const lateAfterMs = 10_000;
-      const having = make(name, { lateAfterMs });
+      const having = make(name);
       having.add(spec(), async (t) => void ticks.push(t));
-      const without = [make(name, { lateAfterMs }), make(name, { lateAfterMs })];
+      // Two instances with another schedule only, on the same ticks name.
+      const without = [make(name), make(name)];
+      for (const s of without) s.add(spec({ id: 'other', cron: '0 0 1 1 *' }), async () => {});
       await having.start();
       await Promise.all(without.map((s) => s.start()));
       await sleep(5_200);
@@ -112,6 +111,33 @@ for (const kind of backendKinds) {
       expect(ran.filter((r) => r.on === 'first'), story).toHaveLength(1);
       // The occurrence that was waiting when the first instance stopped ran on the second.
       expect(ran.some((r) => r.on === 'second' && r.at === firstRun.at + 1_000), story).toBe(true);
+    });
+
+    it('of two occurrences due at a start (one given back at the last shutdown), only the later fires', async () => {
+      ns = testNamespace(kind);
+      const name = uniqueName('ticks');
+      const first = make(name);
+      const ran: number[] = [];
+      first.add(spec({ overlap: 'bufferOne' }), async (t) => {
+        ran.push(t.scheduledAt);
+        await sleep(2_500);
+      });
+      await first.start();
+      for (let i = 0; i < 40 && ran.length === 0; i++) await sleep(100);
+      await sleep(1_300); // the next occurrence waits behind the running tick
+      await first.stop(); // gives the waiting one back; the one after it is already scheduled
+      await sleep(3_000); // both are due, and late, when the next instance starts
+      const skipped: Array<{ at: number; reason: string }> = [];
+      const ticks: Tick[] = [];
+      const second = make(name, { onSkip: (t, reason) => skipped.push({ at: t.scheduledAt, reason }) });
+      second.add(spec({ overlap: 'bufferOne' }), async (t) => void ticks.push(t));
+      await second.start();
+      await sleep(1_500);
+      const story = JSON.stringify({ ran: ran.map((at) => at % 100_000), ticks: ticks.map((t) => [t.scheduledAt % 100_000, t.catchUp]), skipped: skipped.map((k) => [k.at % 100_000, k.reason]) });
+      const catchUps = ticks.filter((t) => t.catchUp);
+      expect(catchUps, story).toHaveLength(1);
+      expect(catchUps[0]!.scheduledAt, story).toBe(ran[0]! + 2_000);
+      expect(skipped, story).toContainEqual({ at: ran[0]! + 1_000, reason: 'missed' });
     });
 
     it('skips an occurrence while the previous tick still runs on another instance (overlap: skip)', async () => {
