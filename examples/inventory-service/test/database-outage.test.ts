@@ -146,13 +146,13 @@ describe.skipIf(!TEST_DATABASE_URL)('the database going away and coming back (Po
       for (const path of ['/sync/pause', '/sync/pause?force=true']) {
         const res = await h.request('PATCH', path);
         expect(res.status).toBe(503);
-        expect((res.body as { message: string }).message).toMatch(/^paused on this instance, but the database is unavailable: the pause is not saved/);
+        expect((res.body as { message: string }).message).toMatch(/^paused, but the database is unavailable: the pause is not saved/);
         // In effect all the same.
         expect((await h.request('GET', '/sync/status')).body).toMatchObject({ paused: true });
       }
       const res = await h.request('PATCH', '/sync/resume');
       expect(res.status).toBe(503);
-      expect((res.body as { message: string }).message).toMatch(/^resumed on this instance, but the database is unavailable/);
+      expect((res.body as { message: string }).message).toMatch(/^resumed, but the database is unavailable/);
       expect(JSON.stringify(res.body)).not.toMatch(/postgres:\/\//);
     } finally {
       proxy.up();

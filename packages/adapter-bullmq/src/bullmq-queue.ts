@@ -86,6 +86,8 @@ const ORIGIN_JOB = 'origin';
 const PAUSED_PREFIX = 'paused~';
 const ABORT_PREFIX = 'abort~';
 const ABORT_MARKER_TTL_MS = 60_000;
+/** Parked tasks are checked for a job no longer paused every this many polls. */
+const UNPARK_EVERY_POLLS = 10;
 const QUEUED_STATES = ['wait', 'prioritized', 'delayed'] as const;
 
 const defaultBand = (priority: number): number => (priority >= -3_600 ? 0 : priority >= -21_600 ? 1 : priority >= -129_600 ? 2 : 3);
@@ -134,8 +136,13 @@ export function createBullMQQueue<P = unknown>(backend: Backend, options: BullMQ
    * may land after a poll that started later.
    */
   const abortsSeen = new Map<string, number>();
-  /** Set when watching starts: the next poll only learns the markers already there. */
-  let primed = false;
+  /**
+   * When watching started: the first poll passes on only markers sent since then (less a poll's
+   * worth for clocks apart), and learns the older ones as seen.
+   */
+  let watchedAt: number | undefined;
+  /** When parked tasks were last checked for a job no longer paused (see `unparkStranded`). */
+  let unparkedAt = 0;
   let lockTimer: NodeJS.Timeout | undefined;
 
   const start = () =>
@@ -493,9 +500,10 @@ export function createBullMQQueue<P = unknown>(backend: Backend, options: BullMQ
     watch(listener) {
       watchers.add(listener);
       if (!pollTimer) {
-        primed = false;
+        watchedAt = Date.now();
         pollTimer = setInterval(() => void poll(), o.pollMs);
         pollTimer.unref();
+        void poll(); // at once: an abort sent in the first poll interval still arrives
       }
       return () => {
         watchers.delete(listener);
@@ -540,14 +548,20 @@ export function createBullMQQueue<P = unknown>(backend: Backend, options: BullMQ
    * resume has already moved the parked tasks, and this one would stay parked for good.
    */
   async function unparkStranded() {
+    // Rare (an offer racing a resume), and reading every parked task costs while a job with many
+    // keys is paused: looked at every few polls, not every one.
+    if (Date.now() - unparkedAt < UNPARK_EVERY_POLLS * o.pollMs) return;
+    unparkedAt = Date.now();
     if ((await parked.getJobCountByTypes(...QUEUED_STATES)) === 0) return;
-    const paused = await readPaused();
-    const stranded = new Set<string>();
+    // The parked tasks first, then the markers: a pause made in between (marker written, then its
+    // tasks moved) is then seen as paused, and its tasks are not sent back.
+    const parkedJobs = new Set<string>();
     for (const j of await parked.getJobs([...QUEUED_STATES])) {
       const job = (j?.data as Stored<P> | undefined)?.job;
-      if (job !== undefined && !paused.has(job)) stranded.add(job);
+      if (job !== undefined) parkedJobs.add(job);
     }
-    for (const job of stranded) await moveJobTasks(job, parked, main);
+    const paused = await readPaused();
+    for (const job of parkedJobs) if (!paused.has(job)) await moveJobTasks(job, parked, main);
   }
 
   /** One look at the shared markers: pass on other instances' aborts, put back stranded tasks, then wake the watchers. */
@@ -568,9 +582,10 @@ export function createBullMQQueue<P = unknown>(backend: Backend, options: BullMQ
         present.add(j.id);
         if (abortsSeen.has(j.id)) continue;
         abortsSeen.set(j.id, now);
-        if (primed && marker.from !== instance) notifyWatchers({ abort: marker.job });
+        const fresh = watchedAt === undefined || marker.at >= watchedAt - o.pollMs;
+        if (fresh && marker.from !== instance) notifyWatchers({ abort: marker.job });
       }
-      primed = true;
+      watchedAt = undefined;
       // Forget markers that are gone (swept); a marker is never re-added under the same id.
       for (const id of abortsSeen.keys()) if (!present.has(id)) abortsSeen.delete(id);
       await unparkStranded();

@@ -82,8 +82,10 @@ export function connectionIssues(options: unknown): ConfigIssue[] {
   const [kind, target, nsField] = 'redis' in options ? (['redis', options.redis, 'prefix'] as const) : (['postgres', options.postgres, 'schema'] as const);
   if (typeof target === 'string') {
     try {
+      // node-postgres reads many forms (URLs, `socket:` paths, libpq keyword strings): it judges
+      // those itself, and they are never echoed here (a keyword string's password is not a URL's).
       if (kind === 'redis') parseRedisUrl(target);
-      else if (!/^postgres(ql)?:\/\//.test(target)) throw new Error(`postgres connection "${redactUrl(target)}" must start with postgres:// or postgresql://`);
+      else if (target.trim() === '') throw new Error('expected a postgres connection string');
     } catch (err) {
       issues.push({ path: kind, message: (err as Error).message });
     }
@@ -144,7 +146,8 @@ function parseRedisUrl(url: string): RedisOptions {
   try {
     parsed = new URL(url);
   } catch {
-    throw new SyncError('CONFIG_INVALID', `redis connection "${redactUrl(url)}" is not a URL`);
+    // Not echoed: text that is no URL may hold a password where `redactUrl` cannot see it.
+    throw new SyncError('CONFIG_INVALID', 'redis connection is not a URL (expected redis://[user:password@]host[:port][/db])');
   }
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
     throw new SyncError('CONFIG_INVALID', `redis connection "${redactUrl(url)}" must start with redis:// or rediss://`);

@@ -143,6 +143,20 @@ for (const kind of backendKinds) {
       for (const q of [a, b]) await q.close();
     });
 
+    it('passes on an abort sent right after it started watching', async () => {
+      ns = testNamespace(kind);
+      const name = uniqueName('q');
+      const [a, b] = [0, 1].map(() => createBullMQQueue<{ n: number }>(ns.connect(), { name }));
+      await Promise.all([a!.size(), b!.size()]); // connected
+      const signals: unknown[] = [];
+      const stop = a!.watch((signal) => signal && signals.push(signal));
+      await b!.broadcastAbort('J');
+      for (let i = 0; i < 20 && signals.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+      stop();
+      expect(signals).toEqual([{ abort: 'J' }]);
+      for (const q of [a!, b!]) await q.close();
+    });
+
     it('passes on an abort whose marker bears an earlier time than its poll (another host\'s clock)', async () => {
       ns = testNamespace(kind);
       const name = uniqueName('q');

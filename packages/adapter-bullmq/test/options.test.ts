@@ -22,7 +22,7 @@ describe('adapter-bullmq options', () => {
       { connection: { redis: undefined }, name: 'ok', queue: { lockDurationMs: 5 } },
       { connection: { redis: 42 }, name: 'ok', queue: { pollMs: -1 } },
       { connection: { redis: 'redis://127.0.0.1:6379', prefix: 'Bad-Prefix' }, name: 'has:colon', queue: { deadlineResolutionMs: 0 } },
-      { connection: { postgres: 'mysql://x', schema: 'drop table' }, name: 'ok', queue: { keepFinishedSeconds: 1.5 } },
+      { connection: { postgres: '  ', schema: 'drop table' }, name: 'ok', queue: { keepFinishedSeconds: 1.5 } },
     ];
     const expected = [
       ['connection.redis', 'queue.lockDurationMs'],
@@ -54,6 +54,13 @@ describe('adapter-bullmq options', () => {
       expect((caught as Error).message).toMatch(/database number|%-escape/);
       expect((caught as Error).message).not.toMatch(/s3cret/);
     }
+  });
+
+  it('takes every connection string node-postgres reads, and shows none that it refuses', async () => {
+    for (const postgres of ['postgres://app@db/x', 'postgresql://db/x', 'socket:/var/run/postgresql?db=x', '/var/run/postgresql x', 'host=db password=s3cret dbname=x']) {
+      await connect({ postgres }).close();
+    }
+    expect(() => connect({ redis: 'host=db password=s3cret' })).toThrow(/^(?![\s\S]*s3cret)[\s\S]*not a URL/);
   });
 
   it('rejects a namespace that is not a plain identifier, and a URL of the wrong kind', () => {

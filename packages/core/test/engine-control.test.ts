@@ -108,16 +108,40 @@ describe('engine control', () => {
     await Promise.all([engine.start(), engine.start()]);
     expect(started).toHaveLength(1);
     await engine.stop();
-    // Stop asked while the start still reads the store: it waits for the start, then stops.
+    // Stop asked while the start still reads the store: the start stops there, the engine stays down.
     const starting = engine.start();
     const stopping = engine.stop();
     await Promise.all([starting, stopping]);
-    expect(started).toHaveLength(2);
-    expect(stoppedEvents).toHaveLength(2);
-    expect((await engine.status()).state).toBe('stopped');
+    expect(started).toHaveLength(1);
+    expect(stoppedEvents).toHaveLength(1);
+    expect((await engine.status()).state).not.toBe('running');
     const before = arrivals.length;
     await clock.advance(HOUR);
     expect(arrivals).toHaveLength(before);
+  });
+
+  it('a stop during a start hung on its store returns after drainMs, and the start, once it moves on, leaves the engine down', async () => {
+    const { clock, arrivals, engine, store } = setup({
+      drainMs: 5 * SEC,
+      jobs: [{ name: 'j', schedule: '*/15 * * * *', plan: keysPlan('k', 2), runOnStart: true }],
+    });
+    let release!: () => void;
+    const listDeadLetters = store.listDeadLetters.bind(store);
+    store.listDeadLetters = () => new Promise((resolve) => (release = () => resolve(listDeadLetters())));
+    const starting = engine.start();
+    await clock.flush();
+    let stopDone = false;
+    const stopping = engine.stop().then(() => void (stopDone = true));
+    await clock.advance(4 * SEC);
+    expect(stopDone).toBe(false);
+    await clock.advance(2 * SEC);
+    await stopping;
+    expect(stopDone).toBe(true);
+    release(); // the store answers at last
+    await starting;
+    expect((await engine.status()).state).not.toBe('running');
+    await clock.advance(HOUR);
+    expect(arrivals).toHaveLength(0);
   });
 
   it('a pause the store cannot save still takes effect whole, and says it is not stored', async () => {
@@ -136,7 +160,7 @@ describe('engine control', () => {
     };
     await expect(engine.pause(undefined, { force: true })).rejects.toMatchObject({
       code: 'STORE_FAILED',
-      message: expect.stringMatching(/^paused every job on this instance, but the store could not save it .*database unavailable/),
+      message: expect.stringMatching(/^paused every job on this instance, but the store could not save it: database unavailable/),
     });
     await clock.flush();
     // In effect all the same: paused, in-flight fetches aborted, the event out.

@@ -26,6 +26,8 @@ const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => void
   // The key straddles the 160 characters a message quotes of a body.
   '/404-long': (_req, res) => res.writeHead(404).end(`${'x'.repeat(150)} key ${TOKEN} ${'y'.repeat(500)}`),
   '/html-long': (_req, res) => res.writeHead(200).end(`<html>${'x'.repeat(148)} key ${TOKEN}</html>`),
+  // Redacting the first key shortens the text: the second, cut off at first, must not move into view.
+  '/404-twice': (_req, res) => res.writeHead(404).end(`key ${TOKEN} ${'x'.repeat(150 - TOKEN.length)} again ${TOKEN}`),
   '/429-body': (_req, res) =>
     res.writeHead(429, { 'content-type': 'application/json' }).end(JSON.stringify({ rateLimitState: { reset: 1_900_000_000_000, limit: 30 } })),
   '/429-retry-after': (_req, res) => res.writeHead(429, { 'retry-after': '7' }).end('slow down'),
@@ -121,6 +123,9 @@ describe('createHttpSource', () => {
       expect(err.message).toMatch(/ key \[r?e?d?a?$/); // the cut falls inside "[redacted]"
       expect(err.message).not.toContain(TOKEN.slice(0, 3));
     }
+    const twice = await failure('/404-twice');
+    expect(twice.message).toContain(' again [');
+    expect(twice.message).not.toContain(TOKEN.slice(0, 3));
   });
 
   it('reads the reset time of a 429 from the body hook, or Retry-After', async () => {

@@ -41,7 +41,7 @@ export class SyncController {
   @ApiOperation({ summary: 'Stop fetching (persisted: a restart stays paused); force=true also aborts requests in flight' })
   @ApiQuery({ name: 'force', required: false, enum: ['true', 'false'] })
   async pause(@Query('force', new ZodPipe(forceQuery, 'force')) force: boolean) {
-    await notStored(this.engine.pause(undefined, { force }), 'paused on this instance, but the database is unavailable: the pause is not saved and a restart would resume syncing; retry to save it');
+    await notStored(this.engine.pause(undefined, { force }), 'paused, but the database is unavailable: the pause is not saved there, so with SYNC_QUEUE=memory a restart would resume syncing; retry to save it');
     return { paused: true, force };
   }
 
@@ -49,7 +49,7 @@ export class SyncController {
   @UseGuards(AdminTokenGuard)
   @ApiBearerAuth()
   async resume() {
-    await notStored(this.engine.resume(), 'resumed on this instance, but the database is unavailable: the resume is not saved and a restart would stay paused; retry to save it');
+    await notStored(this.engine.resume(), 'resumed, but the database is unavailable: the resume is not saved there, so with SYNC_QUEUE=memory a restart would pause again; retry to save it');
     return { paused: false };
   }
 

@@ -94,14 +94,17 @@ export interface StopOptions {
 export interface SyncEngine {
   /** Read the Store's pause state and dead letters, start the scheduler and dispatching. Calls made while one runs share it. */
   start(): Promise<void>;
-  /** Stop ticks, drain or abort fetches, flush writes. Called during a start, it waits for the start and then stops. */
+  /**
+   * Stop ticks, drain or abort fetches, flush writes. Called during a start, it makes the start
+   * stop where it is (the engine does not come up), waiting for it at most `drainMs`.
+   */
   stop(options?: StopOptions): Promise<void>;
   /**
    * Stop handing out work (of one job, or all); `force` also aborts in-flight fetches. Persisted
    * in the Store. When the Store cannot save it, the pause still takes effect here and in the
    * queue (force-abort and `paused` event included) and the promise then rejects with a
-   * `STORE_FAILED` SyncError saying the pause is in effect but not stored (a restart would not
-   * keep it). Any other rejection (the queue refused) means nothing changed.
+   * `STORE_FAILED` SyncError saying the pause is in effect but not stored (with an in-process
+   * queue, a restart would not keep it). Any other rejection (the queue refused) means nothing changed.
    */
   pause(job?: string, options?: { force?: boolean }): Promise<void>;
   /** Hand out work again (of one job, or all). Persisted; a Store failure is reported as for `pause`. */
@@ -510,7 +513,9 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
       return undefined;
     } catch (err) {
       const what = `${paused ? 'paused' : 'resumed'} ${job === undefined ? 'every job' : `job ${job}`}`;
-      return new SyncError('STORE_FAILED', `${what} on this instance, but the store could not save it (a restart would not keep it): ${errorMessage(err)}`, { cause: err });
+      // A shared queue keeps a pause itself, for every instance; an in-process one only here.
+      const where = queue.shared ? 'in the shared queue' : 'on this instance';
+      return new SyncError('STORE_FAILED', `${what} ${where}, but the store could not save it: ${errorMessage(err)}`, { cause: err });
     }
   };
 
@@ -578,21 +583,28 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
     return count;
   };
 
+  /** Set by a `stop` that came during a start: the start stops where it is (see `stop`). */
+  let stopRequested = false;
+
   const startEngine = async (): Promise<void> => {
     if (state === 'running') return;
     if (state === 'stopping') throw new SyncError('ENGINE_STATE', 'the engine is stopping');
     await store.init?.();
+    if (stopRequested) return;
     for (const target of await store.readPaused()) {
       if (target === '*') pausedAll = true;
       else pausedJobs.add(target);
       await queue.pause(target === '*' ? undefined : target);
     }
     for (const letter of await store.listDeadLetters()) deadLettered.add(letter.key);
+    if (stopRequested) return;
     state = 'running';
     running = new AbortController();
     const signal = running.signal;
     stopped = new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     await scheduler.start();
+    // The stop may have stopped waiting for this start (below): then tearing down is up to it.
+    if (stopRequested) return stopEngine({ drainMs: 0 });
     unwatch = queue.watch?.((signal) => {
       // Another instance aborted a job: stop this instance's fetches of it too.
       if (signal?.abort !== undefined) {
@@ -607,6 +619,7 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
     log.info({ jobs: [...jobs.keys()], paused: pausedAll ? ['*'] : [...pausedJobs] }, 'sync engine started');
     for (const job of jobs.values()) {
       if (!job.def.runOnStart) continue;
+      if (stopRequested || state !== 'running') break;
       if (scheduler.shouldRunOnStart && !(await scheduler.shouldRunOnStart(job.def.name))) continue;
       await safely(`plan:${job.def.name}`, () => engine.trigger(job.def.name, { force: false }));
     }
@@ -648,14 +661,25 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
       // Starting reads the Store before the engine counts as running: without this, two calls
       // would start it twice (two dispatchers), and a stop in between would be a no-op that the
       // start then outlives.
-      starting ??= startEngine().finally(() => {
-        starting = undefined;
-      });
+      if (!starting) {
+        stopRequested = false;
+        starting = startEngine().finally(() => {
+          starting = undefined;
+        });
+      }
       return starting;
     },
 
     async stop(stopOptions = {}) {
-      await starting?.catch(() => {});
+      if (starting) {
+        // The start stops at its next step and the engine does not come up. A start hung on its
+        // backend (a Store or scheduler that never answers) holds a stop no longer than `drainMs`;
+        // when it moves on, it tears down what it began.
+        stopRequested = true;
+        const gaveUp = new AbortController();
+        await Promise.race([starting.catch(() => {}), clock.sleep(stopOptions.drainMs ?? o.drainMs, gaveUp.signal).catch(() => {})]);
+        gaveUp.abort();
+      }
       return stopEngine(stopOptions);
     },
 

@@ -72,12 +72,12 @@ export function createHttpSource<P = unknown>(options: HttpSourceOptions<P>): Ht
 
   const secrets = [...Object.values(o.headers), ...o.secrets].filter((s) => s.length >= 4);
   const redact = (text: string) => secrets.reduce((t, secret) => t.split(secret).join('[redacted]'), text);
-  const longestSecret = Math.max(0, ...secrets.map((s) => s.length));
   /**
-   * The start of a response body for a message: redacted before it is cut, or a secret straddling
-   * the cut would keep its first half. Only a secret's length past the cut is read, not the body.
+   * The start of a response body for a message: the whole body redacted, then cut. Cut first, a
+   * secret straddling the cut would keep its first half; and since redacting shortens the text,
+   * only redacting all of it keeps a later occurrence from moving into the part shown.
    */
-  const snippet = (text: string) => redact(text.slice(0, SNIPPET + longestSecret)).slice(0, SNIPPET);
+  const snippet = (text: string) => redact(text).slice(0, SNIPPET);
 
   const retryAfter = (headers: Record<string, string | string[] | undefined>): number | undefined => {
     const raw = headers['retry-after'];
