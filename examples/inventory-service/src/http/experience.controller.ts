@@ -1,12 +1,19 @@
 import { Controller, Get, Inject, NotFoundException, Param, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
-import { addMonths, dateIn, weekdayOf } from '../calendar.js';
+import { addDays, addMonths, dateIn, weekdayOf } from '../calendar.js';
 import type { DatePrice, Slot } from '../inventory-queries.js';
 import type { Product } from '../products-repository.js';
 import { SERVICE_RUNTIME } from '../tokens.js';
 import type { ServiceRuntime } from '../runtime.js';
 import { datesResponseSchema, slotsResponseSchema } from './openapi.js';
 import { ZodPipe, dateQuery, productIdParam } from './validation.js';
+
+/** Swagger's example date: the next Monday from when the service started (a fixed one would go by). */
+const exampleDate = (() => {
+  let date = addDays(dateIn(Date.now(), 'UTC'), 1);
+  while (weekdayOf(date) !== 'Mon') date = addDays(date, 1);
+  return date;
+})();
 
 @ApiTags('experience')
 @Controller('experience')
@@ -22,7 +29,7 @@ export class ExperienceController {
   @Get(':id/slots')
   @ApiOperation({ summary: 'Slots of a product on one date, sorted by start time', description: 'A date before today (in SYNC_TIMEZONE) has none.' })
   @ApiParam({ name: 'id', description: 'product id', example: 14 })
-  @ApiQuery({ name: 'date', description: 'YYYY-MM-DD', example: '2026-12-01' })
+  @ApiQuery({ name: 'date', description: 'YYYY-MM-DD', example: exampleDate })
   @ApiOkResponse({ schema: slotsResponseSchema })
   async slots(@Param('id', new ZodPipe(productIdParam, 'id')) productId: number, @Query('date', new ZodPipe(dateQuery, 'date')) date: string): Promise<Slot[]> {
     const product = await this.known(productId);
