@@ -11,7 +11,7 @@ import { NestFactory } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { createBullMQAdapter, type BullMQAdapter } from '@tidesync/adapter-bullmq';
 import { createHttpSource, createMemoryQueue, errorMessage, PayloadInvalidError, type HttpSource, type Queue, type RateLimiter, type RetryPolicy, type Scheduler, type Source } from '@tidesync/core';
-import { SyncEngine } from '@tidesync/nestjs';
+import { createNestLoggerBridge, SyncEngine } from '@tidesync/nestjs';
 import { AppModule } from './app.module.js';
 import { dateIn } from './calendar.js';
 import { inventoryJobs } from './cadences.js';
@@ -162,6 +162,8 @@ export async function startInventoryService(options: ServiceOptions): Promise<In
           ? { redis: config.queue.redisUrl, prefix: config.databaseSchema }
           : { postgres: config.databaseUrl!, schema: `${config.databaseSchema}_bullmq` },
         name: config.queue.name,
+        // Connection errors (Redis or the database away) and the queue's warnings, in the service's log.
+        logger: createNestLoggerBridge(new Logger('Queue')),
         queue: { lockDurationMs: config.queue.lockMs, stalledIntervalMs: Math.min(15_000, Math.max(500, Math.floor(config.queue.lockMs / 2))) },
       });
       cleanups.push(() => bull.close());

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { implementsOption, parseOptions, type Logger, type RateLimiter } from '@tidesync/core';
-import { connect, connectionIssues, type Backend, type BullMQConnectionOptions } from './connection.js';
+import { connect, connectionIssues, DEFAULT_CLOSE_TIMEOUT_MS, settlesWithin, type Backend, type BullMQConnectionOptions } from './connection.js';
 import { createBullMQQueue, queueOptionsSchema, type BullMQQueue, type BullMQQueueOptions } from './bullmq-queue.js';
 import { createBullMQScheduler, type BullMQSchedulerOptions } from './bullmq-scheduler.js';
 import { createSharedRateLimiter, type SharedRateLimiterOptions } from './shared-rate-limiter.js';
@@ -15,6 +15,7 @@ const optionsSchema = z.object({
   /** The deployment's name: queues, ticks and the budget are namespaced by it. */
   name: z.string().regex(/^[A-Za-z0-9_-]{1,60}$/, 'letters, digits, "_" and "-" only'),
   logger: implementsOption<Logger>('a Logger', ['debug', 'info', 'warn', 'error']).optional(),
+  closeTimeoutMs: z.number().int().positive().default(DEFAULT_CLOSE_TIMEOUT_MS),
   // The queue's own schema: its problems are listed with the adapter's, not one run later.
   queue: queueOptionsSchema.omit({ name: true, logger: true }).optional(),
 });
@@ -22,7 +23,13 @@ const optionsSchema = z.object({
 export interface BullMQAdapterOptions {
   connection: BullMQConnectionOptions;
   name: string;
+  /** Connection errors and the queue's and scheduler's warnings go here (see the README). */
   logger?: Logger;
+  /**
+   * Longest `close()` waits for a graceful close (held tasks handed back, connections quit)
+   * before it drops the connections, for a server that is away. Default 5000 ms.
+   */
+  closeTimeoutMs?: number;
   /** Queue tuning (deadline resolution, lock duration, stalled check, poll interval, bands). */
   queue?: Omit<BullMQQueueOptions, 'name' | 'logger'>;
 }
@@ -37,7 +44,10 @@ export interface BullMQAdapter<P = unknown> {
   /** Where it points, without credentials. */
   describe(): string;
   readonly backend: Backend;
-  /** Close the queue, the schedulers, the budgets and the connections this adapter opened. */
+  /**
+   * Close the queue, the schedulers, the budgets and the connections this adapter opened; within
+   * `closeTimeoutMs` plus a second even when the server is away.
+   */
   close(): Promise<void>;
 }
 
@@ -45,7 +55,7 @@ export function createBullMQAdapter<P = unknown>(options: BullMQAdapterOptions):
   const o = parseOptions('BullMQ adapter options', optionsSchema, options, (input) =>
     connectionIssues((input as { connection?: unknown } | undefined)?.connection).map((i) => ({ ...i, path: i.path ? `connection.${i.path}` : 'connection' })),
   );
-  const backend = connect(options.connection);
+  const backend = connect(options.connection, { ...(o.logger ? { logger: o.logger } : {}), closeTimeoutMs: o.closeTimeoutMs });
   const queue = createBullMQQueue<P>(backend, { ...options.queue, name: o.name, ...(o.logger ? { logger: o.logger } : {}) });
   const limiters: RateLimiter[] = [];
   return {
@@ -60,9 +70,16 @@ export function createBullMQAdapter<P = unknown>(options: BullMQAdapterOptions):
     },
     describe: () => backend.describe(),
     async close() {
-      for (const l of limiters.splice(0)) await l.close?.();
-      await queue.close?.();
-      await backend.close();
+      // Gracefully while the server answers. Past the timeout the backend drops its connections,
+      // which fails the commands this is still waiting on (a held task's hand-back): its lock
+      // lapses and another instance takes it then.
+      const graceful = (async () => {
+        for (const l of limiters.splice(0)) await l.close?.();
+        await queue.close?.();
+      })();
+      const started = Date.now();
+      await settlesWithin(graceful, o.closeTimeoutMs);
+      await backend.close({ timeoutMs: Math.max(0, o.closeTimeoutMs - (Date.now() - started)) });
     },
   };
 }

@@ -9,6 +9,14 @@
  * - A bad connection option (shape, URL, namespace) is one `SyncConfigError` listing every problem.
  * - Connections the adapter opens are its own and closed by `close()`; a URL's password never
  *   appears in an error or a log line (`describe()` is safe to print).
+ * - Their errors (a server that is away, refused credentials) go to the `logger` given to
+ *   `connect` as warnings, each distinct message at most once a minute, and never to stderr:
+ *   without a handler BullMQ and ioredis print every reconnect attempt of every connection there.
+ *   Commands wait for the connection to come back (BullMQ's workers need `maxRetriesPerRequest:
+ *   null`), so an outage delays work and loses none.
+ * - `close()` returns within `closeTimeoutMs` (default 5 s) even when the server is away: it closes
+ *   gracefully while the server answers, then drops the connections that are left, which fails
+ *   the commands still waiting on them.
  * - Time that must agree across instances (budget grants, penalties) is read from the backend's
  *   clock, not the host's, so clock skew between hosts cannot stretch or shrink the window.
  */
@@ -16,7 +24,7 @@ import { createRequire } from 'node:module';
 import { createPostgresBackend, Queue, Worker, type QueueOptions, type WorkerOptions } from 'bullmq';
 import type { Redis, RedisOptions } from 'ioredis';
 import type pg from 'pg';
-import { SyncConfigError, SyncError, type ConfigIssue } from '@tidesync/core';
+import { SyncConfigError, SyncError, errorMessage, safeLogger, type ConfigIssue, type Logger } from '@tidesync/core';
 
 // ioredis and pg are optional peers: a Redis deployment need not install pg, nor the other way
 // round. Both are CommonJS, so they load on first use without making `connect` async.
@@ -60,7 +68,11 @@ export interface Backend {
   redis(): Redis;
   /** The adapter's own pool (PostgreSQL backend only); `sql` quotes the schema for you. */
   pg(): PgQuery & { schema: string };
-  close(): Promise<void>;
+  /**
+   * Close everything it opened; within `timeoutMs` (default: the connection's `closeTimeoutMs`)
+   * plus a second even when the server is away. `timeoutMs: 0` drops the connections at once.
+   */
+  close(options?: { timeoutMs?: number }): Promise<void>;
 }
 
 const NAMESPACE = /^[a-z_][a-z0-9_]{0,47}$/;
@@ -99,44 +111,131 @@ export function connectionIssues(options: unknown): ConfigIssue[] {
   return issues;
 }
 
-export function connect(options: BullMQConnectionOptions): Backend {
-  const issues = connectionIssues(options);
-  if (issues.length > 0) throw new SyncConfigError('BullMQ connection', issues);
-  if ('redis' in options) return connectRedis(options.redis, options.prefix ?? 'tidesync');
-  return connectPostgres(options.postgres, options.schema ?? 'tidesync_bullmq');
+export interface ConnectOptions {
+  /** Where the connections' errors go (see `connect`). Default: nowhere, like core's engine. */
+  logger?: Logger;
+  /** Longest `close()` waits for a graceful close before it drops the connections. Default 5000 ms. */
+  closeTimeoutMs?: number;
 }
 
-function connectRedis(target: string | RedisOptions, prefix: string): Backend {
+export const DEFAULT_CLOSE_TIMEOUT_MS = 5_000;
+
+/** Whether `work` settles within `ms`; the timer never keeps the process alive. */
+export async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([work.then(() => true, () => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+interface Closable {
+  close(): Promise<void>;
+  disconnect(): Promise<void>;
+}
+
+/**
+ * Closes queues and workers newest first, gracefully while the server answers; past `timeoutMs`
+ * the ones left are disconnected (sockets dropped), so waiting commands fail instead of hanging.
+ */
+async function closeAll(owned: Closable[], timeoutMs: number): Promise<void> {
+  const left = new Set(owned.splice(0).reverse());
+  const graceful = (async () => {
+    for (const o of left) {
+      await o.close().catch(() => {});
+      left.delete(o);
+    }
+  })();
+  if (timeoutMs > 0 && (await settlesWithin(graceful, timeoutMs))) return;
+  // BullMQ's disconnect waits for a connection that never came up: bounded as well.
+  await settlesWithin(Promise.all([...left].map((o) => o.disconnect().catch(() => {}))), 1_000);
+}
+
+/**
+ * Opens nothing yet: queues, workers and clients connect when first made. Their connection errors
+ * are reported to `logger` (throttled), never printed.
+ */
+export function connect(options: BullMQConnectionOptions, { logger, closeTimeoutMs = DEFAULT_CLOSE_TIMEOUT_MS }: ConnectOptions = {}): Backend {
+  const issues = connectionIssues(options);
+  if (!(Number.isInteger(closeTimeoutMs) && closeTimeoutMs > 0)) issues.push({ path: 'closeTimeoutMs', message: 'must be a positive integer (milliseconds)' });
+  if (issues.length > 0) throw new SyncConfigError('BullMQ connection', issues);
+  if ('redis' in options) return connectRedis(options.redis, options.prefix ?? 'tidesync', logger, closeTimeoutMs);
+  return connectPostgres(options.postgres, options.schema ?? 'tidesync_bullmq', logger, closeTimeoutMs);
+}
+
+/** How often one distinct connection error is reported while it repeats. */
+export const CONNECTION_ERROR_REPORT_MS = 60_000;
+/** Distinct messages remembered for throttling; beyond this the oldest is forgotten. */
+const REMEMBERED_ERRORS = 50;
+
+/**
+ * A listener factory for the `error` events of the backend's queues, workers and clients. An
+ * outage raises the same error on every reconnect attempt of every connection (each schedule has
+ * its queue and worker), so one message is reported once, then at most once per
+ * `CONNECTION_ERROR_REPORT_MS` with how often it repeated in between.
+ */
+function connectionErrors(logger: Logger | undefined, label: string): (source: string) => (err: unknown) => void {
+  const log = safeLogger(logger);
+  const seen = new Map<string, { at: number; repeated: number }>();
+  return (source) => (err) => {
+    const message = redactUrl(errorMessage(err));
+    const now = Date.now();
+    const last = seen.get(message);
+    if (last && now - last.at < CONNECTION_ERROR_REPORT_MS) {
+      last.repeated++;
+      return;
+    }
+    seen.delete(message);
+    seen.set(message, { at: now, repeated: 0 });
+    if (seen.size > REMEMBERED_ERRORS) seen.delete(seen.keys().next().value!);
+    log.warn({ backend: label, source, err: message, ...(last ? { repeatedSinceLastReport: last.repeated } : {}) }, 'BullMQ backend connection error; commands wait for it to come back');
+  };
+}
+
+function connectRedis(target: string | RedisOptions, prefix: string, logger: Logger | undefined, closeTimeoutMs: number): Backend {
   const options: RedisOptions =
     typeof target === 'string' ? { ...parseRedisUrl(target), maxRetriesPerRequest: null } : { ...target, maxRetriesPerRequest: null };
   let client: Redis | undefined;
-  const owned: Array<{ close(): Promise<void> }> = [];
+  const owned: Closable[] = [];
   const label = typeof target === 'string' ? redactUrl(target) : `redis://${target.host ?? '127.0.0.1'}:${target.port ?? 6379}`;
+  const reportFrom = connectionErrors(logger, label);
   return {
     kind: 'redis',
     namespace: prefix,
     describe: () => `${label} (prefix ${prefix})`,
     newQueue(name, queueOptions = {}) {
       const queue = new Queue(name, { ...queueOptions, connection: options as never, prefix });
+      queue.on('error', reportFrom(`queue ${name}`));
       owned.push(queue);
       return queue;
     },
     newWorker(name, processor, workerOptions = {}) {
       const worker = new Worker(name, processor, { ...workerOptions, connection: options as never, prefix });
+      worker.on('error', reportFrom(`worker ${name}`));
       owned.push(worker);
       return worker;
     },
     redis() {
-      client ??= new (loadPeer<typeof import('ioredis')>('ioredis').Redis)({ ...options, lazyConnect: false });
+      if (!client) {
+        client = new (loadPeer<typeof import('ioredis')>('ioredis').Redis)({ ...options, lazyConnect: false });
+        client.on('error', reportFrom('adapter client'));
+      }
       return client;
     },
     pg() {
       throw new SyncError('CONFIG_INVALID', 'this BullMQ connection is Redis, not PostgreSQL');
     },
-    async close() {
-      for (const o of owned.splice(0).reverse()) await o.close().catch(() => {});
-      if (client) await client.quit().catch(() => client?.disconnect());
+    async close({ timeoutMs = closeTimeoutMs } = {}) {
+      await closeAll(owned, timeoutMs);
+      const c = client;
       client = undefined;
+      // QUIT waits for a connection that may never come back; then the socket is just dropped.
+      if (c && !(timeoutMs > 0 && (await settlesWithin(c.quit(), 1_000)))) c.disconnect();
     },
   };
 }
@@ -173,19 +272,20 @@ function parseRedisUrl(url: string): RedisOptions {
   };
 }
 
-function connectPostgres(target: string | pg.PoolConfig, schema: string): Backend {
+function connectPostgres(target: string | pg.PoolConfig, schema: string, logger: Logger | undefined, closeTimeoutMs: number): Backend {
   const poolConfig: pg.PoolConfig = typeof target === 'string' ? { connectionString: target } : target;
   let pool: pg.Pool | undefined;
-  const owned: Array<{ close(): Promise<void> }> = [];
+  const owned: Closable[] = [];
   const label = typeof target === 'string' ? redactUrl(target) : `postgres://${target.host ?? 'localhost'}:${target.port ?? 5432}/${target.database ?? ''}`;
   // BullMQ builds its own pool per queue/worker from this config, pins its search_path to the
   // schema and runs its migrations (serialised by its own advisory lock).
   const bullConnection = { ...poolConfig, schema, migrate: true };
+  const reportFrom = connectionErrors(logger, label);
   const sqlPool = () => {
     if (!pool) {
       pool = new (loadPeer<typeof pg>('pg').Pool)({ ...poolConfig, max: 4 });
       // An idle client that loses its server must not crash the process; the next query reconnects.
-      pool.on('error', () => {});
+      pool.on('error', reportFrom('adapter pool'));
     }
     return pool;
   };
@@ -195,11 +295,13 @@ function connectPostgres(target: string | pg.PoolConfig, schema: string): Backen
     describe: () => `${label} (schema ${schema})`,
     newQueue(name, queueOptions = {}) {
       const queue = new Queue(name, { ...queueOptions, connection: bullConnection } as never, createPostgresBackend as never) as unknown as Queue;
+      queue.on('error', reportFrom(`queue ${name}`));
       owned.push(queue);
       return queue;
     },
     newWorker(name, processor, workerOptions = {}) {
       const worker = new Worker(name, processor, { ...workerOptions, connection: bullConnection } as never, createPostgresBackend as never) as unknown as Worker;
+      worker.on('error', reportFrom(`worker ${name}`));
       owned.push(worker);
       return worker;
     },
@@ -213,10 +315,11 @@ function connectPostgres(target: string | pg.PoolConfig, schema: string): Backen
         query: async <R extends Record<string, unknown>>(text: string, params?: unknown[]) => (await p.query(text, params)) as unknown as { rows: R[] },
       };
     },
-    async close() {
-      for (const o of owned.splice(0).reverse()) await o.close().catch(() => {});
-      if (pool) await pool.end().catch(() => {});
+    async close({ timeoutMs = closeTimeoutMs } = {}) {
+      await closeAll(owned, timeoutMs);
+      const p = pool;
       pool = undefined;
+      if (p) await settlesWithin(p.end(), timeoutMs > 0 ? 1_000 : 0);
     },
   };
 }

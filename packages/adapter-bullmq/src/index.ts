@@ -7,4 +7,4 @@ export type { BullMQSchedulerOptions } from './bullmq-scheduler.js';
 export { createSharedRateLimiter } from './shared-rate-limiter.js';
 export type { SharedRateLimiterOptions } from './shared-rate-limiter.js';
 export { connect } from './connection.js';
-export type { Backend, BullMQConnectionOptions } from './connection.js';
+export type { Backend, BullMQConnectionOptions, ConnectOptions } from './connection.js';

@@ -1,6 +1,6 @@
 import { createMemoryStore } from '@tidesync/adapter-memory';
 import { describe, expect, it } from 'vitest';
-import { AbortedError, createSyncEngine, createVirtualClock } from '../src/index.js';
+import { AbortedError, createCronScheduler, createMemoryQueue, createSyncEngine, createVirtualClock } from '../src/index.js';
 import { maxInAnyWindow } from '../src/testing/index.js';
 import { HOUR, MIN, SEC, keysPlan, recordingSource, setup } from './helpers.js';
 
@@ -217,6 +217,41 @@ describe('engine control', () => {
     expect(store.readScope('k:1')).toEqual([]);
     expect(stopped).toEqual([{ at: Date.UTC(2026, 10, 28) + 31 * SEC, aborted: 1 }]);
     expect((await engine.status()).state).toBe('stopped');
+  });
+
+  it('stop returns within drainMs + stopTimeoutMs when the queue and scheduler stop answering, naming what it gave up on', async () => {
+    // A shared queue whose server went away: every call from now on waits for good.
+    const queue = createMemoryQueue<{ n: number }>();
+    const scheduler = createCronScheduler();
+    const { clock, engine, store, record } = setup({
+      queue,
+      scheduler,
+      drainMs: 5 * SEC,
+      stopTimeoutMs: 3 * SEC,
+      behaviour: async (task, ctx, clock) => {
+        await clock.sleep(MIN, ctx.signal);
+        return [{ id: task.key }];
+      },
+      jobs: [{ name: 'j', schedule: '0 * * * *', plan: keysPlan('k', 2) }],
+    });
+    const stopped = record('stopped');
+    await engine.start();
+    await engine.trigger('j');
+    await clock.advance(SEC);
+    const never = () => new Promise<never>(() => {});
+    for (const method of ['ack', 'retry', 'take', 'nextAvailableAt', 'offer'] as const) queue[method] = never;
+    scheduler.stop = never;
+    let stopDone = false;
+    const stopping = engine.stop().then(() => void (stopDone = true));
+    await clock.advance(7 * SEC);
+    expect(stopDone).toBe(false);
+    await clock.advance(SEC + 1);
+    await stopping;
+    // Both fetches aborted; their retry and the scheduler never answered. The dispatcher ended.
+    expect(stopped).toEqual([{ at: expect.any(Number), aborted: 2, unfinished: ['scheduler stop', 'aborted fetches'] }]);
+    expect(stopped[0]!.at).toBeLessThanOrEqual(Date.UTC(2026, 10, 28) + 9 * SEC + 1);
+    expect((await engine.status()).state).toBe('stopped');
+    expect(store.readScope('k:0')).toEqual([]);
   });
 
   it('stopped and started again, it fetches under the same rate limit', async () => {

@@ -96,7 +96,9 @@ export interface SyncEngine {
   start(): Promise<void>;
   /**
    * Stop ticks, drain or abort fetches, flush writes. Called during a start, it makes the start
-   * stop where it is (the engine does not come up), waiting for it at most `drainMs`.
+   * stop where it is (the engine does not come up), waiting for it at most `drainMs`. Returns
+   * within `drainMs + stopTimeoutMs` even when a backend does not answer: steps still waiting then
+   * are given up on and listed in the `stopped` event's `unfinished` (their fetches are not written).
    */
   stop(options?: StopOptions): Promise<void>;
   /**
@@ -348,10 +350,14 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
     });
 
   const dispatchLoop = async () => {
-    while (state === 'running') {
+    // This run's own signal, not `state`: a stop that gave up waiting for this loop (its queue
+    // never answered) may be followed by a start, and the old loop must not come back to life.
+    const mine = running.signal;
+    const stoppedHere = stopped;
+    while (!mine.aborted) {
       try {
-        await Promise.race([waitForSlot(), stopped]);
-        if (state !== 'running') break;
+        await Promise.race([waitForSlot(), stoppedHere]);
+        if (mine.aborted) break;
         const currentWake = wake;
         const next = await queue.nextAvailableAt();
         const now = clock.now();
@@ -363,11 +369,11 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
           if (wake === currentWake) wake = newWake();
           // Ticks of several jobs often fire at the same instant. Let them all plan before any
           // budget is spent, or the first job's burst takes the window from a more urgent one.
-          await clock.sleep(0, running.signal);
-          if (planning > 0 && state === 'running') {
+          await clock.sleep(0, mine);
+          if (planning > 0 && !mine.aborted) {
             // A slow plan (a database query, say) must not hold up everyone else's work for long.
             const settle = new AbortController();
-            await Promise.race([planningDone.promise, stopped, clock.sleep(PLANNING_SETTLE_MS, settle.signal).catch(() => {})]);
+            await Promise.race([planningDone.promise, stoppedHere, clock.sleep(PLANNING_SETTLE_MS, settle.signal).catch(() => {})]);
             settle.abort();
           }
           continue;
@@ -382,17 +388,23 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
           if (waited > 0) events.emit('ratelimit:wait', { waitedMs: waited });
           slots = 1;
         }
-        if (state !== 'running') break;
+        if (mine.aborted) break;
         // An empty take (paused or cleared while waiting) leaves a grant unused: never over budget.
         const abortsBefore = aborts;
-        for (const task of await queue.take(slots, clock.now())) void pool.add(() => runTask(task, abortsBefore));
+        const taken = await queue.take(slots, clock.now());
+        if (mine.aborted) {
+          // Taken after a stop that no longer waits for this loop: handed back, not fetched.
+          for (const task of taken) await safely('queue retry', () => queue.retry(task, clock.now()));
+          break;
+        }
+        for (const task of taken) void pool.add(() => runTask(task, abortsBefore));
       } catch (err) {
         if (isAbortError(err)) {
           acquireAbort = new AbortController();
           continue;
         }
         reportError('dispatch', err);
-        await clock.sleep(1_000).catch(() => {});
+        await clock.sleep(1_000, mine).catch(() => {});
       }
     }
   };
@@ -630,27 +642,56 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
     state = 'stopping';
     unwatch?.();
     unwatch = undefined;
-    await scheduler.stop();
-    acquireAbort.abort();
-    running.abort();
-    notify();
-    await dispatcher;
     const drainMs = stopOptions.drainMs ?? o.drainMs;
-    let aborted = 0;
-    if (pool.pending > 0) {
-      if (drainMs > 0) {
-        const deadline = new AbortController();
-        await Promise.race([pool.onIdle(), clock.sleep(drainMs, deadline.signal).catch(() => {})]);
-        deadline.abort();
+    const drainUntil = clock.now() + drainMs;
+    // A backend that is away (a shared queue's server down, a store that never answers) would
+    // hold every step below for good, and a shutdown with it. Past `drainMs + stopTimeoutMs` each
+    // step still waiting is given up on, named in the log and the `stopped` event.
+    const unfinished: string[] = [];
+    const giveUp = new AbortController();
+    const late = clock.sleep(drainMs + o.stopTimeoutMs, giveUp.signal).then(
+      () => 'late' as const,
+      () => 'late' as const,
+    );
+    let pastDeadline = false;
+    void late.then(() => (pastDeadline = true));
+    const within = async (what: string, step: Promise<unknown>): Promise<void> => {
+      // Past the deadline a step still gets one turn of the event loop, so one already done (an
+      // empty flush) is not counted as given up on.
+      const limit = pastDeadline ? new Promise<'late'>((resolve) => setTimeout(() => resolve('late'), 0)) : late;
+      if ((await Promise.race([step.then(() => 'done' as const), limit])) === 'done') return;
+      unfinished.push(what);
+      step.catch((err: unknown) => log.warn({ step: what, err: errorMessage(err) }, 'a stop step given up on failed later'));
+    };
+    try {
+      await within('scheduler stop', scheduler.stop());
+      acquireAbort.abort();
+      running.abort();
+      notify();
+      await within('dispatcher', dispatcher ?? Promise.resolve());
+      let aborted = 0;
+      if (pool.pending > 0) {
+        // Counted from the call: time spent above on a slow scheduler is not added to it.
+        const drainLeft = drainUntil - clock.now();
+        if (drainLeft > 0) {
+          const deadline = new AbortController();
+          await Promise.race([pool.onIdle(), clock.sleep(drainLeft, deadline.signal).catch(() => {})]);
+          deadline.abort();
+        }
+        aborted = abortInFlight(undefined);
+        await within('aborted fetches', pool.onIdle());
       }
-      aborted = abortInFlight(undefined);
-      await pool.onIdle();
+      await within('write flush', writer.flush());
+      if (ownsLimiter) await within('rate limiter close', limiter.close?.() ?? Promise.resolve());
+      state = 'stopped';
+      if (unfinished.length > 0) {
+        log.warn({ unfinished, stopTimeoutMs: o.stopTimeoutMs }, 'sync engine stopped without waiting for steps its backends did not finish');
+        events.emit('stopped', { at: clock.now(), aborted, unfinished });
+      } else events.emit('stopped', { at: clock.now(), aborted });
+      log.info({ aborted }, 'sync engine stopped');
+    } finally {
+      giveUp.abort();
     }
-    await writer.flush();
-    if (ownsLimiter) await limiter.close?.();
-    state = 'stopped';
-    events.emit('stopped', { at: clock.now(), aborted });
-    log.info({ aborted }, 'sync engine stopped');
   };
 
   /** The start under way: a second `start` joins it, and `stop` waits for it (see below). */

@@ -5,7 +5,11 @@ import type { SyncErrorCode } from '../errors.js';
 /** Every event of the engine, with its one payload object. */
 export interface SyncEvents {
   started: { at: number };
-  stopped: { at: number; aborted: number };
+  /**
+   * `unfinished`: the steps `stop()` gave up waiting for after `drainMs + stopTimeoutMs` (a backend
+   * that did not answer), when there were any.
+   */
+  stopped: { at: number; aborted: number; unfinished?: string[] };
   /** A job planned a tick: how many keys it covered and what became of them. */
   tick: { job: string; tick: Tick; planned: number; enqueued: number; merged: number; fresh: number; inFlight: number };
   'tick:skipped': { job: string; tick: Tick; reason: 'overlap' | 'not-leader' };

@@ -172,6 +172,11 @@ export const engineSchema = z
     maxRateLimitPenaltyMs: positiveInt.default(3_600_000),
     /** How long `stop()` lets in-flight fetches finish before aborting them. */
     drainMs: nonNegativeInt.default(10_000),
+    /**
+     * How much longer than `drainMs` `stop()` waits for the scheduler, the queue, the store and the
+     * rate limiter to finish. A backend that is away never answers; past this, `stop()` returns.
+     */
+    stopTimeoutMs: positiveInt.default(10_000),
     random: fn<() => number>().optional(),
   })
   .strict();
