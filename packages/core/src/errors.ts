@@ -114,5 +114,16 @@ export function isAbortError(err: unknown): boolean {
 /** Message of anything thrown, without assuming it is an Error. */
 export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
-  return typeof err === 'string' ? err : JSON.stringify(err) ?? String(err);
+  if (typeof err === 'string') return err;
+  // Called from failure paths: it must not throw itself (a BigInt, a circular object, a throwing
+  // toJSON or toString), or the failure it describes is never handled.
+  try {
+    return JSON.stringify(err) ?? String(err);
+  } catch {
+    try {
+      return String(err);
+    } catch {
+      return Object.prototype.toString.call(err);
+    }
+  }
 }

@@ -117,6 +117,14 @@ describe('createHttpSource', () => {
     expect(err.message).toContain('answered 404');
   });
 
+  it('scrubs a bearer token echoed without its scheme, and a secret containing a header value whole', async () => {
+    const bearer = await failure('/404', source({ headers: { authorization: `Bearer ${TOKEN}` } }));
+    expect(bearer.message).toContain('[redacted]');
+    // 'sk_live' is a header value and part of the longer secret: the secret goes whole.
+    const nested = await failure('/404', source({ headers: { 'x-tenant': 'sk_live' }, secrets: [TOKEN] }));
+    expect(nested.message).toMatch(/your key \[redacted\]\)/);
+  });
+
   it('scrubs a secret that straddles the part of a body a message quotes', async () => {
     for (const path of ['/404-long', '/html-long']) {
       const err = await failure(path);

@@ -151,6 +151,8 @@ const newWake = (): Wake => {
 
 /** Longest the dispatcher waits for ticks that are still planning before it spends budget. */
 const PLANNING_SETTLE_MS = 1_000;
+/** How long a task of a job this instance does not have waits before it is offered again. */
+const UNKNOWN_JOB_BACKOFF_MS = 30_000;
 
 const codeOf = (err: unknown): SyncErrorCode | 'UNKNOWN' => (err instanceof SyncError ? err.code : 'UNKNOWN');
 
@@ -177,10 +179,11 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
         : createSlidingWindowLimiter({ ...o.rateLimit, clock });
   // A limiter the engine built is the engine's to release on stop; a shared one is its owner's.
   const ownsLimiter = limiter !== undefined && limiter !== o.rateLimit;
+  // The store's lock, when the engine leads through it: released on stop, so a standby takes over
+  // at once rather than when this instance's session (a pooled connection) goes.
+  const storeLeaderLock = o.leadership === undefined ? store.capabilities?.leaderLock : undefined;
   const leadership =
-    o.leadership === false
-      ? undefined
-      : (o.leadership ?? (store.capabilities?.leaderLock ? { isLeader: () => store.capabilities!.leaderLock!.acquire() } : undefined));
+    o.leadership === false ? undefined : (o.leadership ?? (storeLeaderLock ? { isLeader: () => storeLeaderLock.acquire() } : undefined));
 
   const events = new TypedEmitter<SyncEvents>((event, err) =>
     log.error({ event: String(event), err: errorMessage(err) }, 'event listener threw'),
@@ -428,11 +431,14 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
   const runTask = async (task: QueuedTask, abortsBefore: number) => {
     const job = jobs.get(task.job);
     if (!job) {
-      await safely('queue ack', () => queue.ack([task.key]));
+      // A shared queue holds work of a job this instance does not have (a rolling deploy that
+      // added it): handed back for an instance that has it, never dropped unfetched.
+      log.warn({ job: task.job, key: task.key, backOffMs: UNKNOWN_JOB_BACKOFF_MS }, 'task of a job this instance does not have; handed back for an instance that has it (if none has, clear the job from the queue)');
+      await safely('queue retry', () => queue.retry(task, clock.now() + UNKNOWN_JOB_BACKOFF_MS));
       return;
     }
     if (abortedSince(task.job, abortsBefore)) {
-      await onFetchFailed(job, task, new AbortedError());
+      await onFetchFailed(job, task, new AbortedError(), true);
       return;
     }
     const controller = controllerOf(task.job);
@@ -444,16 +450,20 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
       const data = await validate(job, task, raw);
       writer.add({ task, write: { key: task.key, scope: task.scope, job: task.job, data, fetchedAt: clock.now() } });
     } catch (err) {
-      await onFetchFailed(job, task, controller.signal.aborted ? new AbortedError() : err);
+      // Aborted is the engine's word alone: a source's own AbortError (its timeout, a cancelled
+      // socket) is a failure like any other, retried with backoff, not put back at once forever.
+      if (controller.signal.aborted) await onFetchFailed(job, task, new AbortedError(), true);
+      else await onFetchFailed(job, task, err);
     } finally {
       inFlight.delete(task.key);
     }
   };
 
-  const onFetchFailed = async (job: JobRuntime, task: QueuedTask, err: unknown) => {
+  /** `aborted`: the engine aborted the fetch (stop, pause with force, abort), not the source failing. */
+  const onFetchFailed = async (job: JobRuntime, task: QueuedTask, err: unknown, aborted = false) => {
     const now = clock.now();
     try {
-      if (isAbortError(err)) {
+      if (aborted) {
         events.emit('task:aborted', { job: task.job, key: task.key });
         await queue.retry(task, now);
         return;
@@ -683,6 +693,7 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
       }
       await within('write flush', writer.flush());
       if (ownsLimiter) await within('rate limiter close', limiter.close?.() ?? Promise.resolve());
+      if (storeLeaderLock) await within('leader lock release', storeLeaderLock.release());
       state = 'stopped';
       if (unfinished.length > 0) {
         log.warn({ unfinished, stopTimeoutMs: o.stopTimeoutMs }, 'sync engine stopped without waiting for steps its backends did not finish');
@@ -696,6 +707,8 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
 
   /** The start under way: a second `start` joins it, and `stop` waits for it (see below). */
   let starting: Promise<void> | undefined;
+  /** The stop under way: a second `stop` joins it. */
+  let stopping: Promise<void> | undefined;
 
   const engine: SyncEngine = {
     start() {
@@ -711,17 +724,24 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
       return starting;
     },
 
-    async stop(stopOptions = {}) {
-      if (starting) {
-        // The start stops at its next step and the engine does not come up. A start hung on its
-        // backend (a Store or scheduler that never answers) holds a stop no longer than `drainMs`;
-        // when it moves on, it tears down what it began.
-        stopRequested = true;
-        const gaveUp = new AbortController();
-        await Promise.race([starting.catch(() => {}), clock.sleep(stopOptions.drainMs ?? o.drainMs, gaveUp.signal).catch(() => {})]);
-        gaveUp.abort();
-      }
-      return stopEngine(stopOptions);
+    stop(stopOptions = {}) {
+      // A second stop while one runs waits for that one (a caller closing its store afterwards
+      // must not cut the final flush short).
+      stopping ??= (async () => {
+        if (starting) {
+          // The start stops at its next step and the engine does not come up. A start hung on its
+          // backend (a Store or scheduler that never answers) holds a stop no longer than `drainMs`;
+          // when it moves on, it tears down what it began.
+          stopRequested = true;
+          const gaveUp = new AbortController();
+          await Promise.race([starting.catch(() => {}), clock.sleep(stopOptions.drainMs ?? o.drainMs, gaveUp.signal).catch(() => {})]);
+          gaveUp.abort();
+        }
+        return stopEngine(stopOptions);
+      })().finally(() => {
+        stopping = undefined;
+      });
+      return stopping;
     },
 
     async pause(job, pauseOptions = {}) {

@@ -143,10 +143,23 @@ export const engineSchema = z
   .object({
     jobs: z.array(jobSchema).default([]),
     source: sourceShape,
-    store: implementing<Store>('a Store', ['write', 'readKeyStates', 'recordFailures']),
+    // Every method of the contract the engine calls (the optional ones it checks for itself): a
+    // store missing one fails here, listed with the other problems, not later at start.
+    store: implementing<Store>('a Store', [
+      'write',
+      'readKeyStates',
+      'recordFailures',
+      'readPaused',
+      'writePaused',
+      'readLastTick',
+      'writeLastTick',
+      'addDeadLetter',
+      'listDeadLetters',
+      'removeDeadLetters',
+    ]),
     /** A RateLimiter instance (share one across engines for one budget), or the numbers for the in-process one. */
     rateLimit: rateLimitOption.optional(),
-    queue: implementing<Queue>('a Queue', ['offer', 'take', 'ack', 'retry', 'size']).optional(),
+    queue: implementing<Queue>('a Queue', ['offer', 'take', 'ack', 'retry', 'remove', 'size', 'inFlight', 'nextAvailableAt', 'pause', 'resume', 'isPaused', 'clear']).optional(),
     scheduler: implementing<Scheduler>('a Scheduler', ['add', 'start', 'stop', 'nextTick']).optional(),
     clock: implementing<Clock>('a Clock', ['now', 'setTimer', 'sleep']).optional(),
     logger: implementing<Logger>('a Logger', ['debug', 'info', 'warn', 'error']).optional(),

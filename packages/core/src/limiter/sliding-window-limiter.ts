@@ -102,7 +102,8 @@ export function createSlidingWindowLimiter(options: SlidingWindowLimiterOptions)
     },
 
     penalize(untilEpochMs) {
-      if (untilEpochMs <= frozenUntil) return;
+      // Only ever extends: NaN (an unreadable reset) compares false both ways and must not thaw it.
+      if (!(untilEpochMs > frozenUntil)) return;
       frozenUntil = untilEpochMs;
       pump();
     },

@@ -70,7 +70,14 @@ export function createHttpSource<P = unknown>(options: HttpSourceOptions<P>): Ht
   const dispatcher: Dispatcher = o.dispatcher ?? ownPool!;
   const stats: HttpSourceStats = { requests: 0, malformedBodies: 0, rateLimited: 0, failures: 0 };
 
-  const secrets = [...Object.values(o.headers), ...o.secrets].filter((s) => s.length >= 4);
+  // An authorization header's credential without its scheme ("Bearer sk_…" → "sk_…") too: a
+  // server that echoes the token does not echo the scheme. Longest first, so a secret containing
+  // a shorter one is redacted whole, not around the shorter one.
+  const headerValues = Object.entries(o.headers).flatMap(([name, v]) => {
+    const credential = /^(proxy-)?authorization$/i.test(name) ? /^\S+\s+(\S.*)$/.exec(v.trim())?.[1] : undefined;
+    return credential ? [v, credential] : [v];
+  });
+  const secrets = [...new Set([...headerValues, ...o.secrets])].filter((s) => s.length >= 4).sort((a, b) => b.length - a.length);
   const redact = (text: string) => secrets.reduce((t, secret) => t.split(secret).join('[redacted]'), text);
   /**
    * The start of a response body for a message: the whole body redacted, then cut. Cut first, a

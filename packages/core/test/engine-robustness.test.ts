@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import { createMemoryStore } from '@tidesync/adapter-memory';
+import { SyncConfigError, createMemoryQueue, createSlidingWindowLimiter, createSyncEngine, createVirtualClock, errorMessage, type QueuedTask } from '../src/index.js';
+import { HOUR, MIN, SEC, keysPlan, setup } from './helpers.js';
+
+const once = [{ name: 'j', schedule: '0 0 1 1 *', plan: keysPlan('k', 1) }];
+
+describe('engine robustness', () => {
+  it("a source's own AbortError is a failure: retried with backoff, then dead-lettered, not put back forever", async () => {
+    const { clock, arrivals, engine, record } = setup({
+      jobs: once,
+      rateLimit: { limit: 10, windowMs: MIN },
+      behaviour: async () => {
+        throw Object.assign(new Error('request timed out'), { name: 'AbortError' });
+      },
+    });
+    const aborted = record('task:aborted');
+    const failed = record('task:failed');
+    await engine.start();
+    await engine.trigger('j');
+    await clock.advance(HOUR);
+    expect(aborted).toHaveLength(0);
+    expect(arrivals.map((a) => a.attempt)).toEqual([1, 2, 3, 4, 5]);
+    expect(failed).toMatchObject([{ key: 'k:0', deadLettered: true }]);
+    await engine.stop();
+  });
+
+  it('a thrown value no message can be made of (circular, BigInt) is still retried', async () => {
+    const circular: Record<string, unknown> = { message: 'boom' };
+    circular.self = circular;
+    const { clock, arrivals, engine, record } = setup({
+      jobs: once,
+      behaviour: async (_task, ctx) => {
+        throw ctx.attempt === 1 ? circular : 1n;
+      },
+    });
+    const retried = record('task:retry');
+    await engine.start();
+    await engine.trigger('j');
+    await clock.advance(10 * MIN);
+    expect(retried.length).toBeGreaterThanOrEqual(2);
+    expect(arrivals.length).toBeGreaterThanOrEqual(3);
+    expect(errorMessage(1n)).toBe('1');
+    expect(errorMessage(circular)).toBe('[object Object]');
+    await engine.stop();
+  });
+
+  it('a task of a job this instance does not have is handed back, not acked unfetched', async () => {
+    const queue = createMemoryQueue<{ n: number }>();
+    const { clock, engine, arrivals } = setup({ queue, jobs: once });
+    const foreign: QueuedTask<{ n: number }> = { key: 'other:1', scope: 'other:1', job: 'newer', payload: { n: 1 }, priority: 0, deadline: clock.now(), attempt: 1, notBefore: 0, enqueuedAt: clock.now() };
+    await queue.offer([foreign]);
+    await engine.start();
+    await clock.advance(5 * SEC);
+    expect(arrivals).toHaveLength(0);
+    // Still there for an instance that has the job, after a back-off.
+    expect((await queue.size()) + (await queue.inFlight())).toBe(1);
+    expect(await queue.nextAvailableAt()).toBeGreaterThan(clock.now());
+    await engine.stop();
+  });
+
+  it('a second stop waits for the first to finish (its drain and flush)', async () => {
+    const { clock, engine, store } = setup({
+      jobs: once,
+      behaviour: async (task, ctx, clock) => {
+        await clock.sleep(5 * SEC, ctx.signal);
+        return [{ id: task.key }];
+      },
+    });
+    await engine.start();
+    await engine.trigger('j');
+    await clock.advance(SEC);
+    const first = engine.stop({ drainMs: 30 * SEC });
+    let secondDone = false;
+    const second = engine.stop().then(() => void (secondDone = true));
+    await clock.advance(2 * SEC);
+    expect(secondDone).toBe(false);
+    await clock.advance(3 * SEC);
+    await Promise.all([first, second]);
+    expect(store.readScope('k:0')).toEqual([{ id: 'k:0' }]);
+  });
+
+  it("releases the store's leader lock on stop, so a standby can lead at once", async () => {
+    const clock = createVirtualClock({ start: Date.UTC(2026, 10, 28) });
+    const calls: string[] = [];
+    const store = Object.assign(createMemoryStore(), {
+      capabilities: {
+        leaderLock: {
+          acquire: async () => (calls.push('acquire'), true),
+          release: async () => void calls.push('release'),
+        },
+      },
+    });
+    const engine = createSyncEngine({ source: { fetch: async () => [] }, store, clock, jobs: [{ name: 'j', schedule: '* * * * *', plan: keysPlan('k', 1) }] });
+    await engine.start();
+    await clock.advance(MIN);
+    expect(calls).toContain('acquire');
+    await engine.stop();
+    expect(calls.at(-1)).toBe('release');
+  });
+
+  it('a penalty of NaN does not lift a freeze', async () => {
+    const clock = createVirtualClock({ start: 0 });
+    const limiter = createSlidingWindowLimiter({ limit: 10, windowMs: MIN, clock });
+    limiter.penalize(30 * SEC);
+    limiter.penalize(Number.NaN);
+    let granted = false;
+    void limiter.acquire(1).then(() => (granted = true));
+    await clock.advance(29 * SEC);
+    expect(granted).toBe(false);
+    await clock.advance(2 * SEC);
+    expect(granted).toBe(true);
+  });
+
+  it('lists every store and queue method the engine calls but the given ones lack, with the other problems', () => {
+    const { readPaused: _r, listDeadLetters: _l, ...partialStore } = createMemoryStore();
+    const { nextAvailableAt: _n, ...partialQueue } = createMemoryQueue();
+    try {
+      createSyncEngine({ source: { fetch: async () => [] }, store: partialStore as never, queue: partialQueue as never, concurrency: 0 });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(SyncConfigError);
+      const message = (err as Error).message;
+      expect(message).toMatch(/store: .*readPaused/);
+      expect(message).toMatch(/store: .*listDeadLetters/);
+      expect(message).toMatch(/queue: .*nextAvailableAt/);
+      expect(message).toMatch(/concurrency/);
+    }
+  });
+});
