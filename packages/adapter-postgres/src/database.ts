@@ -123,7 +123,10 @@ async function inTransaction<T>(conn: Queryable, fn: (tx: Tx) => Promise<T>): Pr
     copyIn: (target, columns, data, format) => pgCopyIn(conn, copySql(target, columns, 'STDIN', format), data),
   };
   try {
-    await conn.query('BEGIN');
+    // READ COMMITTED whatever the role's or database's default: a writer that waited for a scope
+    // lock must see what the previous holder committed (its statements take fresh snapshots), or
+    // it would diff against rows from before that commit and keep rows the later truth dropped.
+    await conn.query('BEGIN ISOLATION LEVEL READ COMMITTED');
     const value = await fn(tx);
     await conn.query('COMMIT');
     return { value };

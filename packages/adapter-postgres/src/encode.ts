@@ -8,11 +8,15 @@
  * exactly the decimal the source sent (242.14 stays 242.14, never 242.13999…).
  */
 
-export type ColumnKind = 'scalar' | 'array' | 'json' | 'bytea';
+/** Arrays carry their element's kind: a jsonb element is JSON text, a bytea one hex. */
+export type ColumnKind = 'scalar' | 'array' | 'jsonArray' | 'byteaArray' | 'json' | 'bytea';
 
 export function columnKind(type: string): ColumnKind {
-  const t = type.toLowerCase();
-  if (t.endsWith('[]')) return 'array';
+  const t = type.toLowerCase().trim();
+  if (t.endsWith(']')) {
+    const element = t.replace(/(\s*\[\d*\])+$/, '');
+    return element === 'jsonb' ? 'jsonArray' : element === 'bytea' ? 'byteaArray' : 'array';
+  }
   if (t === 'jsonb') return 'json';
   if (t === 'bytea') return 'bytea';
   return 'scalar';
@@ -25,8 +29,10 @@ export function encodeValue(value: unknown, kind: ColumnKind): string | null {
     case 'json':
       return JSON.stringify(value);
     case 'array':
+    case 'jsonArray':
+    case 'byteaArray':
       if (!Array.isArray(value)) throw new Error(`expected an array, got ${typeof value}`);
-      return arrayLiteral(value);
+      return arrayLiteral(value, kind);
     case 'bytea':
       if (value instanceof Uint8Array) return `\\x${Buffer.from(value).toString('hex')}`;
       return scalar(value);
@@ -55,12 +61,23 @@ function scalar(value: unknown): string {
   }
 }
 
-/** `{"a","b c",NULL,{"x"}}` — every element quoted, so commas, braces and spaces are safe. */
-function arrayLiteral(items: readonly unknown[]): string {
+/**
+ * `{"a","b c",NULL,{"x"}}` — every element quoted, so commas, braces and spaces are safe. A jsonb
+ * element is always JSON text (the string "123" stays a JSON string, not the number 123); a bytea
+ * element given as bytes is hex, as a bytea column's value is.
+ */
+function arrayLiteral(items: readonly unknown[], kind: 'array' | 'jsonArray' | 'byteaArray'): string {
   const parts = items.map((item) => {
     if (item === null || item === undefined) return 'NULL';
-    if (Array.isArray(item)) return arrayLiteral(item);
-    const text = typeof item === 'object' && !(item instanceof Date) ? JSON.stringify(item) : scalar(item);
+    if (Array.isArray(item) && kind !== 'jsonArray') return arrayLiteral(item, kind);
+    const text =
+      kind === 'jsonArray'
+        ? JSON.stringify(item)
+        : kind === 'byteaArray' && item instanceof Uint8Array
+          ? `\\x${Buffer.from(item).toString('hex')}`
+          : typeof item === 'object' && !(item instanceof Date)
+            ? JSON.stringify(item)
+            : scalar(item);
     return `"${text.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
   });
   return `{${parts.join(',')}}`;

@@ -175,6 +175,9 @@ export function arrayColumns(t: StagedTable): (string | null)[][] {
 
 function scopeTexts(plan: TablePlan, values: Record<string, unknown>, scope: string): string[] {
   return plan.scopeCols.map((c) => {
+    // '014' and 14 are one stored scope: one identity for the batch check and one lock.
+    const integer = canonicalInteger(values[c.name], c);
+    if (integer !== undefined) return integer;
     let text: string | null;
     try {
       text = encodeValue(values[c.name], c.kind);
@@ -260,12 +263,19 @@ function arrayRows(plan: TablePlan, part: StagedScope, columns: (string | null)[
   }
 }
 
+/**
+ * An integer column's value given as non-canonical text ('01', ' +7'), in canonical form, so that
+ * '01' and 1 are one value to the batch's checks, as they are to the database; undefined for
+ * anything else (text that is not an integer goes as it is, and the database rejects it).
+ */
+function canonicalInteger(value: unknown, c: ColumnPlan): string | undefined {
+  return c.integer && typeof value === 'string' && CANONICAL_INTEGER_NOT.test(value) && INTEGER_TEXT.test(value) ? BigInt(value.trim()).toString() : undefined;
+}
+
 function keyText(row: Row, c: ColumnPlan): string {
   const value = row[c.name];
-  // An integer key given as text: staged in canonical form, so that '01' and 1 are one key to the
-  // duplicate check, as they are to the database. Text that is not an integer goes as it is (and
-  // the database rejects it).
-  if (c.integer && typeof value === 'string' && CANONICAL_INTEGER_NOT.test(value) && INTEGER_TEXT.test(value)) return BigInt(value.trim()).toString();
+  const integer = canonicalInteger(value, c);
+  if (integer !== undefined) return integer;
   const text = encodeValue(value, c.kind);
   if (text === null) throw new Error('no value for a key column');
   // As it will be stored ('abc ' in a varchar(3) is 'abc'), so the duplicate check sees one key;

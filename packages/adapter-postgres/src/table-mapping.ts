@@ -245,8 +245,10 @@ export function tableStatements(plan: TablePlan, index: number): TableStatements
   // reaching one stored row. Elsewhere the batch's text check is exact and the index would only
   // cost (~15% of a staged write on PGlite).
   const stagingColumns = plan.all.map((c) => `${c.q} ${c.type}`);
+  // The key's columns are in the name: two mappings with one column layout but different keys
+  // (two stores on one session) must not share a staging table and so one primary key.
   const staging = plan.stagingKey
-    ? tempTable(`tidesync_stage_${index}_${shortHash(`${layout}|pk`)}`, [...stagingColumns, `PRIMARY KEY (${columnList(id)})`])
+    ? tempTable(`tidesync_stage_${index}_${shortHash(`${layout}|pk(${id.map((c) => c.name).join(',')})`)}`, [...stagingColumns, `PRIMARY KEY (${columnList(id)})`])
     : tempTable(`tidesync_stage_${index}_${shortHash(layout)}`, stagingColumns);
   const diff = tempTable(`tidesync_diff_${index}_${shortHash(layout)}`, [...stagingColumns, `${HAD} boolean`, `${HAS} boolean`]);
   const sc = `WITH sc AS MATERIALIZED (${fetchedScopes(plan)})`;
