@@ -26,6 +26,16 @@ afterAll(async () => {
   if (pglite) await (await pglite).close();
 });
 
+/** Polls `probe` every 25 ms (up to 5 s) until it gives something. */
+export const waitFor = async <T>(probe: () => Promise<T | undefined>, what: string): Promise<T> => {
+  for (let i = 0; i < 200; i++) {
+    const found = await probe();
+    if (found !== undefined) return found;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+};
+
 export interface Backend {
   name: string;
   /** A client for a store; `fresh` = a separate connection pool (a competing instance). */

@@ -1,16 +1,7 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { createPostgresStore, type StagingMethod, type TableMapping } from '../src/index.js';
-import { TEST_DATABASE_URL, backends, newPool, randomSchema, sharedPGlite, type Backend } from './helpers.js';
-
-const waitFor = async <T>(probe: () => Promise<T | undefined>, what: string): Promise<T> => {
-  for (let i = 0; i < 200; i++) {
-    const found = await probe();
-    if (found !== undefined) return found;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-};
+import { TEST_DATABASE_URL, backends, newPool, randomSchema, sharedPGlite, waitFor, type Backend } from './helpers.js';
 
 const idsTable: TableMapping = { name: 'p', columns: { pid: 'integer', id: 'integer', v: 'text' }, key: ['id'], scope: ['pid'] };
 const ids = (...list: number[]) => list.map((id) => ({ id, v: `v${id}` }));

@@ -3,7 +3,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { SchemaVersionError, createPostgresStore, quoteIdent, redactConnectionString, type PostgresStoreOptions, type TableMapping } from '../src/index.js';
 import { lockKey } from '../src/lock-keys.js';
-import { TEST_DATABASE_URL, backends, inventoryMapping, itemsTable, newPool, randomSchema, slot, type Slot } from './helpers.js';
+import { TEST_DATABASE_URL, backends, inventoryMapping, itemsTable, newPool, randomSchema, slot, waitFor, type Slot } from './helpers.js';
 
 const issuesOf = (fn: () => unknown) => {
   try {
@@ -150,15 +150,6 @@ describe.each(backends.map((b) => [b.name, b] as const))('migrations (%s)', (_na
 });
 
 describe.skipIf(!TEST_DATABASE_URL)('sessions that die (PostgreSQL)', () => {
-  const waitFor = async <T>(probe: () => Promise<T | undefined>, what: string): Promise<T> => {
-    for (let i = 0; i < 200; i++) {
-      const found = await probe();
-      if (found !== undefined) return found;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    throw new Error(`timed out waiting for ${what}`);
-  };
-
   it('a connection killed mid-transaction leaves no partial scope', async () => {
     const schema = randomSchema();
     const admin = newPool(2);
