@@ -39,6 +39,7 @@ const healthFields = {
     .max(MAX_KEPT_MISSES - 1, `must be below ${MAX_KEPT_MISSES.toLocaleString('en')}: the health check keeps at most that many late fetches, so a higher limit could never trip`),
   deadlineMissWindowMs: z.number().int().positive(),
   storeTimeoutMs: z.number().int().positive(),
+  statusTimeoutMs: z.number().int().positive(),
   requireRunning: z.boolean(),
 };
 
@@ -49,6 +50,7 @@ const healthSchema = z
     maxDeadlineMisses: healthFields.maxDeadlineMisses.optional(),
     deadlineMissWindowMs: healthFields.deadlineMissWindowMs.default(3_600_000),
     storeTimeoutMs: healthFields.storeTimeoutMs.default(2_000),
+    statusTimeoutMs: healthFields.statusTimeoutMs.default(5_000),
     requireRunning: healthFields.requireRunning.default(true),
   })
   .strict();
@@ -59,7 +61,7 @@ const healthOverridesSchema = z.object(healthFields).partial().strict();
 const settingsSchema = z.object({
   autoStart: z.boolean().default(true),
   jobOverrides: z.record(z.string(), overrideSchema).default({}),
-  health: healthSchema.default({ storeTimeoutMs: 2_000, requireRunning: true, deadlineMissWindowMs: 3_600_000 }),
+  health: healthSchema.default({ storeTimeoutMs: 2_000, statusTimeoutMs: 5_000, requireRunning: true, deadlineMissWindowMs: 3_600_000 }),
 });
 
 export type ResolvedSettings = z.output<typeof settingsSchema>;

@@ -30,6 +30,12 @@ export interface SyncHealthOptions {
   deadlineMissWindowMs?: number;
   /** Longest the store may take to answer the reachability probe. Default 2000 ms. */
   storeTimeoutMs?: number;
+  /**
+   * Longest the engine's status may take: it reads the queue's and the rate limiter's counts, so a
+   * shared queue or budget whose server is away (commands wait for it) would hang the check.
+   * Past it the check is down, naming the wait. Default 5000 ms.
+   */
+  statusTimeoutMs?: number;
   /** Down while the engine is not running (not started yet, stopping, stopped). Default true. */
   requireRunning?: boolean;
 }

@@ -83,6 +83,17 @@ describe('SyncHealthIndicator', () => {
     expect(hung.tidesync).toMatchObject({ status: 'down', problems: ['store unreachable: no answer within 50 ms'] });
   });
 
+  it('is down, not hung, when the engine status does not answer (a shared queue whose server is away)', async () => {
+    const { indicator, engine } = await setup({ health: { statusTimeoutMs: 50 } });
+    engine.status = () => new Promise(() => {});
+    const result = await indicator.isHealthy();
+    expect(result.tidesync).toMatchObject({
+      status: 'down',
+      store: 'up',
+      problems: ['engine status: no answer within 50 ms (its queue or rate limiter may be unreachable)'],
+    });
+  });
+
   it('is down when stale keys pass the configured threshold', async () => {
     // Nothing ever gets fresh: fetches end only when the engine aborts them.
     const pending: Source = {

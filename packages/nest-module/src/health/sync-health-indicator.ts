@@ -74,15 +74,15 @@ export class SyncHealthIndicator {
     const indicator = this.health.check(key);
     const problems: string[] = [];
 
-    const storeProblem = await probe(this.options.store, limits.storeTimeoutMs);
+    // Both at once: the check takes at most the longer of the two timeouts.
+    const [storeProblem, answer] = await Promise.all([probe(this.options.store, limits.storeTimeoutMs), within(this.engine.status(), limits.statusTimeoutMs)]);
     if (storeProblem) problems.push(`store unreachable: ${storeProblem}`);
 
     let status: EngineStatus;
-    try {
-      status = await this.engine.status();
-    } catch (err) {
-      problems.push(`engine status failed: ${errorMessage(err)}`);
-      return indicator.down({ problems });
+    if ('value' in answer) status = answer.value;
+    else {
+      problems.push(`engine status: ${answer.problem} (its queue or rate limiter may be unreachable)`);
+      return indicator.down({ store: storeProblem ? 'down' : 'up', problems });
     }
     const staleKeys = sum(status.jobs.map((job) => job.freshness.stale));
     const deadlineMisses = sum(status.jobs.map((job) => job.deadlineMisses));
@@ -115,16 +115,22 @@ export class SyncHealthIndicator {
 
 /** The store's cheapest read; returns what went wrong, or undefined when it answered in time. */
 async function probe(store: Store, timeoutMs: number): Promise<string | undefined> {
+  const answer = await within(store.readPaused(), timeoutMs);
+  return 'value' in answer ? undefined : answer.problem;
+}
+
+/** `work`'s value, or what kept it: a failure's message, or no answer within `timeoutMs`. */
+async function within<T>(work: Promise<T>, timeoutMs: number): Promise<{ value: T } | { problem: string }> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<string>((resolve) => {
-    timer = setTimeout(() => resolve(`no answer within ${timeoutMs} ms`), timeoutMs);
-    // A hung store must not keep the process alive just for this probe.
+  const timeout = new Promise<{ problem: string }>((resolve) => {
+    timer = setTimeout(() => resolve({ problem: `no answer within ${timeoutMs} ms` }), timeoutMs);
+    // A hung backend must not keep the process alive just for this check.
     timer.unref();
   });
   try {
-    return await Promise.race([store.readPaused().then(() => undefined), timeout]);
+    return await Promise.race([work.then((value) => ({ value })), timeout]);
   } catch (err) {
-    return errorMessage(err);
+    return { problem: errorMessage(err) };
   } finally {
     clearTimeout(timer);
   }
