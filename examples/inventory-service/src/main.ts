@@ -32,7 +32,12 @@ async function main(): Promise<void> {
 
   let closing = false;
   const shutdown = (signal: string) => {
-    if (closing) return;
+    if (closing) {
+      // A second signal: the operator does not want to wait for the drain (or for a backend that
+      // is away); leave now. What was in flight is fetched again after the restart.
+      logger.warn(`${signal} again: exiting without waiting for the shutdown to finish`);
+      process.exit(1);
+    }
     closing = true;
     logger.log(`${signal}: draining in-flight fetches and closing`);
     service.close().then(

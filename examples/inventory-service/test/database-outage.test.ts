@@ -1,51 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, connect, type Server, type Socket } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addDays, dateIn } from '../src/calendar.js';
-import { boot, converged, eventually, expectedSlots, sleep, testDatabase, TEST_DATABASE_URL, type Harness, type TestDatabase } from './helpers.js';
-
-/**
- * A TCP proxy in front of the real server: `down()` drops every connection the service holds and
- * refuses new ones until `up()`, i.e. the database host going away and coming back.
- */
-async function databaseProxy(target: URL): Promise<{ port: number; down(): void; up(): void; close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  let isDown = false;
-  const server: Server = createServer((client) => {
-    if (isDown) return void client.destroy();
-    const upstream = connect(Number(target.port || 5432), target.hostname);
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('error', () => {});
-      s.on('close', () => {
-        sockets.delete(s);
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  return {
-    port,
-    down() {
-      isDown = true;
-      for (const s of sockets) s.destroy();
-    },
-    up() {
-      isDown = false;
-    },
-    close: () => new Promise<void>((resolve) => (server.close(() => resolve()), [...sockets].forEach((s) => s.destroy()))),
-  };
-}
+import { boot, converged, eventually, expectedSlots, sleep, tcpProxy, testDatabase, TEST_DATABASE_URL, type Harness, type TestDatabase } from './helpers.js';
 
 // Only real PostgreSQL has a server that can go away; PGlite runs inside the process.
 describe.skipIf(!TEST_DATABASE_URL)('the database going away and coming back (PostgreSQL only: PGlite is in-process, there is no server to lose)', () => {
   let h: Harness;
   let db: TestDatabase;
-  let proxy: Awaited<ReturnType<typeof databaseProxy>>;
+  let proxy: Awaited<ReturnType<typeof tcpProxy>>;
   let admin: pg.Client;
   const appName = `inv_outage_${randomBytes(4).toString('hex')}`;
   const unhandled: unknown[] = [];
@@ -58,7 +21,7 @@ describe.skipIf(!TEST_DATABASE_URL)('the database going away and coming back (Po
     process.on('uncaughtException', onUnhandled);
     db = await testDatabase('PostgreSQL');
     const real = new URL(TEST_DATABASE_URL!);
-    proxy = await databaseProxy(real);
+    proxy = await tcpProxy(real);
     const viaProxy = new URL(TEST_DATABASE_URL!);
     viaProxy.hostname = '127.0.0.1';
     viaProxy.port = String(proxy.port);

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import pg from 'pg';
 import { addDays, dateIn, weekdayOf, WEEKDAYS } from '../src/calendar.js';
 import { loadConfig } from '../src/config.js';
@@ -184,4 +185,40 @@ export async function converged(h: Harness, keys = coveredKeys()): Promise<void>
       throw new Error(`product ${productId} on ${date}: served ${JSON.stringify(res.body).slice(0, 200)}, partner has ${JSON.stringify(want).slice(0, 200)}`);
     }
   }
+}
+
+/**
+ * A TCP proxy in front of the real server: `down()` drops every connection the service holds and
+ * refuses new ones until `up()`: the server's host going away and coming back.
+ */
+export async function tcpProxy(target: URL): Promise<{ port: number; down(): void; up(): void; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  let isDown = false;
+  const server: Server = createServer((client) => {
+    if (isDown) return void client.destroy();
+    const upstream = connect(Number(target.port || (target.protocol.startsWith('redis') ? 6379 : 5432)), target.hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => {});
+      s.on('close', () => {
+        sockets.delete(s);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return {
+    port,
+    down() {
+      isDown = true;
+      for (const s of sockets) s.destroy();
+    },
+    up() {
+      isDown = false;
+    },
+    close: () => new Promise<void>((resolve) => (server.close(() => resolve()), [...sockets].forEach((s) => s.destroy()))),
+  };
 }

@@ -12,6 +12,29 @@ import { ZodPipe, forceQuery, triggerBody } from './validation.js';
 const iso = (at: number | undefined) => (at === undefined ? null : new Date(at).toISOString());
 const log = new Logger('Sync');
 
+/** How long a call into the engine may wait for its queue (a shared one's server may be away). */
+export const QUEUE_ANSWER_MS = 5_000;
+
+/**
+ * `work`, or 503 when it does not settle within `QUEUE_ANSWER_MS`: with SYNC_QUEUE=bullmq the
+ * engine's calls wait for Redis (or the database) to come back, and an HTTP client should not wait
+ * with them. The call itself goes on and may still take effect then; `late` says so.
+ */
+async function answered<T>(work: Promise<T>, late: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ServiceUnavailableException(late)), QUEUE_ANSWER_MS);
+  });
+  work.catch(() => {}); // settled later, after the 503: not an unhandled rejection
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const NO_ANSWER = `the sync queue did not answer within ${QUEUE_ANSWER_MS / 1000} s (with SYNC_QUEUE=bullmq its server may be away)`;
+
 /**
  * A pause or resume the store could not save is in effect all the same (see the engine's
  * `pause`): 503 as for any call while the database is away, but saying what did happen, so an
@@ -41,7 +64,7 @@ export class SyncController {
   @ApiOperation({ summary: 'Stop fetching (persisted: a restart stays paused); force=true also aborts requests in flight' })
   @ApiQuery({ name: 'force', required: false, enum: ['true', 'false'] })
   async pause(@Query('force', new ZodPipe(forceQuery, 'force')) force: boolean) {
-    await notStored(this.engine.pause(undefined, { force }), 'paused, but the database is unavailable: the pause is not saved there, so with SYNC_QUEUE=memory a restart would resume syncing; retry to save it');
+    await answered(notStored(this.engine.pause(undefined, { force }), 'paused, but the database is unavailable: the pause is not saved there, so with SYNC_QUEUE=memory a restart would resume syncing; retry to save it'), `${NO_ANSWER}; the pause takes effect when it does`);
     return { paused: true, force };
   }
 
@@ -49,7 +72,7 @@ export class SyncController {
   @UseGuards(AdminTokenGuard)
   @ApiBearerAuth()
   async resume() {
-    await notStored(this.engine.resume(), 'resumed, but the database is unavailable: the resume is not saved there, so with SYNC_QUEUE=memory a restart would pause again; retry to save it');
+    await answered(notStored(this.engine.resume(), 'resumed, but the database is unavailable: the resume is not saved there, so with SYNC_QUEUE=memory a restart would pause again; retry to save it'), `${NO_ANSWER}; the resume takes effect when it does`);
     return { paused: false };
   }
 
@@ -60,14 +83,14 @@ export class SyncController {
   @ApiOperation({ summary: 'Plan a cadence (or all) now, fetching its keys even if fresh' })
   @ApiBody({ schema: triggerBodySchema, required: false })
   async trigger(@Body(new ZodPipe(triggerBody, 'body')) body: { job?: 'today' | 'week' | 'month' }) {
-    await this.engine.trigger(body.job);
+    await answered(this.engine.trigger(body.job), `${NO_ANSWER}; the trigger takes effect when it does`);
     return { triggered: body.job ?? 'all' };
   }
 
   @Get('status')
   @ApiOperation({ summary: 'Per cadence: ticks, queue, outcomes, budget and freshness' })
   async status() {
-    const s = await this.engine.status();
+    const s = await answered(this.engine.status(), `${NO_ANSWER}; retry shortly`);
     const perJob = this.runtime.requestsInWindow();
     return {
       state: s.state,
