@@ -128,3 +128,55 @@ describe('engine robustness', () => {
     }
   });
 });
+
+describe('plans of one job', () => {
+  it('a trigger during a tick of the same job waits for it: the stale keys are planned, not swept away by both', async () => {
+    const shared = Object.assign(Object.create(createMemoryQueue<{ n: number }>()), { shared: true });
+    const { clock, arrivals, engine, store } = setup({ queue: shared, jobs: [{ name: 'j', schedule: '*/15 * * * *', plan: keysPlan('k', 4) }] });
+    // A store that takes a second to read freshness (a busy database): the plans overlap.
+    const read = store.readKeyStates.bind(store);
+    store.readKeyStates = async (keys) => {
+      await clock.sleep(SEC);
+      return read(keys);
+    };
+    await engine.start();
+    await clock.advance(16 * MIN); // the 00:15 tick fetched all four
+    expect(arrivals).toHaveLength(4);
+    await clock.advance(14 * MIN + 500); // 00:30:00.5 — the 00:30 tick is reading the store
+    const triggered = engine.trigger('j');
+    await clock.advance(2 * MIN);
+    await triggered;
+    // Stale at 00:30: fetched again, once each.
+    expect(arrivals).toHaveLength(8);
+    expect(new Set(arrivals.slice(4).map((a) => a.key)).size).toBe(4);
+    await engine.stop();
+  });
+});
+
+describe('stop and planning', () => {
+  it('stop waits for a tick still planning: nothing touches the store after stopped', async () => {
+    const order: string[] = [];
+    const { clock, engine, record } = setup({
+      jobs: [
+        {
+          name: 'j',
+          schedule: '0 * * * *',
+          plan: async () => {
+            await clock.sleep(5 * SEC);
+            order.push('planned');
+            return keysPlan('k', 1)();
+          },
+        },
+      ],
+    });
+    engine.on('stopped', () => void order.push('stopped'));
+    await engine.start();
+    const triggered = engine.trigger('j').catch(() => {});
+    await clock.advance(SEC);
+    const stopping = engine.stop({ drainMs: 0 });
+    await clock.advance(5 * SEC);
+    await stopping;
+    await triggered;
+    expect(order).toEqual(['planned', 'stopped']);
+  });
+});

@@ -57,4 +57,58 @@ describe('scheduler jitter and leadership through the store', () => {
       '2026-03-09T06:30:00.000Z', // 02:30 EDT
     ]);
   });
+
+  it('a jitter longer than the gap between occurrences skips none of them', async () => {
+    const clock = createVirtualClock({ start: Date.UTC(2026, 10, 28) });
+    const scheduler = createCronScheduler({ clock, random: () => 0.9 });
+    const fired: number[] = [];
+    scheduler.add(
+      { id: 'j', cron: '0,5 * * * *', timezone: 'UTC', overlap: 'skip', jitterMs: 10 * MIN, catchUp: false },
+      async (tick) => void fired.push((tick.scheduledAt - Date.UTC(2026, 10, 28)) / MIN),
+    );
+    await scheduler.start();
+    await clock.advance(2 * 60 * MIN);
+    await scheduler.stop();
+    // Each fires 9 minutes late: 01:00 fires at 01:09, after 01:05, which must still fire.
+    expect(fired).toEqual([5, 60, 65]);
+  });
+
+  it('bufferOne: a buffered tick replaced by a newer one is reported skipped', async () => {
+    const clock = createVirtualClock({ start: Date.UTC(2026, 10, 28) });
+    const skipped: number[] = [];
+    const scheduler = createCronScheduler({ clock, onSkip: (tick) => void skipped.push((tick.scheduledAt - Date.UTC(2026, 10, 28)) / MIN) });
+    const ran: number[] = [];
+    scheduler.add(
+      { id: 'j', cron: '* * * * *', timezone: 'UTC', overlap: 'bufferOne', jitterMs: 0, catchUp: false },
+      async (tick) => {
+        ran.push((tick.scheduledAt - Date.UTC(2026, 10, 28)) / MIN);
+        if (ran.length === 1) await clock.sleep(3.5 * MIN); // the first run outlasts three occurrences
+      },
+    );
+    await scheduler.start();
+    await clock.advance(5 * MIN + 1);
+    await scheduler.stop();
+    // 2 was buffered, then replaced by 3, then 3 by 4: every occurrence ran or was reported.
+    expect(ran).toEqual([1, 4, 5]);
+    expect(skipped).toEqual([2, 3]);
+  });
+
+  it('a start whose catch-up outlives a stop arms nothing', async () => {
+    const clock = createVirtualClock({ start: Date.UTC(2026, 10, 28) });
+    let answer!: () => void;
+    const persistence = {
+      readLastTick: () => new Promise<number | undefined>((resolve) => (answer = () => resolve(undefined))),
+      writeLastTick: async () => {},
+    };
+    const scheduler = createCronScheduler({ clock, persistence });
+    const fired: number[] = [];
+    scheduler.add({ id: 'j', cron: '* * * * *', timezone: 'UTC', overlap: 'skip', jitterMs: 0, catchUp: true }, async (tick) => void fired.push(tick.scheduledAt));
+    const starting = scheduler.start();
+    await clock.flush();
+    await scheduler.stop();
+    answer();
+    await starting;
+    await clock.advance(10 * MIN);
+    expect(fired).toEqual([]);
+  });
 });

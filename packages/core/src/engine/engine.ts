@@ -272,12 +272,23 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
     return job;
   };
 
+  /**
+   * The planning under way per job. Plans of one job run one after another: a trigger during a
+   * tick (triggers bypass the scheduler's overlap policy) would otherwise start a second plan whose
+   * sequence number makes the first one's coverage look outdated, and between them the job's keys
+   * were swept from the book and planned by neither.
+   */
+  const planChains = new Map<string, Promise<void>>();
+
   /** One tick of one job: plan, decide per key, offer what is due. */
   const planTick = async (name: string, tick: Tick, force: boolean, forget?: (key: string) => boolean) => {
     planning++;
+    const run = (planChains.get(name) ?? Promise.resolve()).catch(() => {}).then(() => planKeys(name, tick, force, forget));
+    planChains.set(name, run);
     try {
-      await planKeys(name, tick, force, forget);
+      await run;
     } finally {
+      if (planChains.get(name) === run) planChains.delete(name);
       if (--planning === 0) {
         planningDone.resolve();
         planningDone = newWake();
@@ -625,8 +636,12 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
     const signal = running.signal;
     stopped = new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     await scheduler.start();
-    // The stop may have stopped waiting for this start (below): then tearing down is up to it.
-    if (stopRequested) return stopEngine({ drainMs: 0 });
+    // The stop may have stopped waiting for this start (below) and stopped the engine already:
+    // the scheduler it stopped before this start finished starting it is stopped again here.
+    if (stopRequested) {
+      if (state !== 'running') await scheduler.stop();
+      return stopEngine({ drainMs: 0 });
+    }
     unwatch = queue.watch?.((signal) => {
       // Another instance aborted a job: stop this instance's fetches of it too.
       if (signal?.abort !== undefined) {
@@ -675,6 +690,9 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
     };
     try {
       await within('scheduler stop', scheduler.stop());
+      // Ticks still planning finish first: their offers and store reads must not land after
+      // `stopped`, when the caller may close the store.
+      if (planning > 0) await within('ticks planning', planningDone.promise);
       acquireAbort.abort();
       running.abort();
       notify();

@@ -52,21 +52,29 @@ export function createCronScheduler(options: CronSchedulerOptions = {}): Schedul
   const random = o.random ?? Math.random;
   const entries = new Map<string, Entry>();
   let started = false;
+  /** Bumped by every start and stop: a start's slow catch-up finds out whether it still counts. */
+  let generations = 0;
 
-  const arm = (e: Entry) => {
+  /** `after`: the occurrence that just fired, when re-arming from its timer (see below). */
+  const arm = (e: Entry, after?: number) => {
     e.timer?.cancel();
-    const now = clock.now();
+    e.timer = undefined;
+    // A start that finished after a stop (its catch-up read was slow) must not arm anything.
+    if (!started) return;
+    // From the occurrence that fired, not from now: with a jitter longer than the gap between two
+    // occurrences, now is already past the next one, which would be skipped.
+    const from = after ?? clock.now();
     // Never before the last fired occurrence: a timer that fires a hair early must not re-fire it.
-    const occurrence = e.cron.next(Math.max(now, e.last ?? Number.NEGATIVE_INFINITY));
+    const occurrence = e.cron.next(Math.max(from, e.last ?? Number.NEGATIVE_INFINITY));
     e.next = occurrence;
     const jitter = e.spec.jitterMs > 0 ? Math.floor(random() * e.spec.jitterMs) : 0;
     e.timer = clock.setTimer(() => {
       if (clock.now() < occurrence) return void arm(e);
       // Re-arm first: the next occurrence must be seen even while this handler still runs,
       // or the overlap policy could never apply.
-      arm(e);
+      arm(e, occurrence);
       void fire(e, { scheduledAt: occurrence, catchUp: false, manual: false });
-    }, occurrence + jitter - now);
+    }, Math.max(0, occurrence + jitter - clock.now()));
   };
 
   const fire = async (e: Entry, at: { scheduledAt: number; catchUp: boolean; manual: boolean }) => {
@@ -82,8 +90,11 @@ export function createCronScheduler(options: CronSchedulerOptions = {}): Schedul
     }
     if (!at.manual) e.last = Math.max(e.last ?? 0, at.scheduledAt);
     if (e.running) {
-      if (e.spec.overlap === 'bufferOne') e.pending = tick;
-      else o.onSkip?.(tick, 'overlap');
+      if (e.spec.overlap === 'bufferOne') {
+        // One buffered at most: the one it replaces is skipped, and said so.
+        if (e.pending) o.onSkip?.(e.pending, 'overlap');
+        e.pending = tick;
+      } else o.onSkip?.(tick, 'overlap');
       return;
     }
     e.running = true;
@@ -159,12 +170,16 @@ export function createCronScheduler(options: CronSchedulerOptions = {}): Schedul
     async start() {
       if (started) return;
       started = true;
+      const generation = ++generations;
       await Promise.all([...entries.values()].map((e) => catchUp(e)));
+      // Stopped (and maybe started again) while catching up: that stop, or the newer start, decides.
+      if (generation !== generations) return;
       for (const e of entries.values()) arm(e);
     },
 
     async stop() {
       started = false;
+      generations++;
       for (const e of entries.values()) {
         e.timer?.cancel();
         e.timer = undefined;
