@@ -156,7 +156,7 @@ describe('plans of one job', () => {
 describe('stop and planning', () => {
   it('stop waits for a tick still planning: nothing touches the store after stopped', async () => {
     const order: string[] = [];
-    const { clock, engine, record } = setup({
+    const { clock, engine } = setup({
       jobs: [
         {
           name: 'j',

@@ -1,7 +1,8 @@
 import { createMemoryStore } from '@tidesync/adapter-memory';
 import { describe, expect, it } from 'vitest';
 import { createCronScheduler, createSyncEngine, createVirtualClock } from '../src/index.js';
-import { MIN, keysPlan, recordingSource } from './helpers.js';
+import { parseCron } from '../src/scheduler/cron.js';
+import { HOUR, MIN, keysPlan, recordingSource } from './helpers.js';
 
 describe('scheduler jitter and leadership through the store', () => {
   it('fires each occurrence late by up to jitterMs, never early, and keeps the occurrence time', async () => {
@@ -110,5 +111,24 @@ describe('scheduler jitter and leadership through the store', () => {
     await starting;
     await clock.advance(10 * MIN);
     expect(fired).toEqual([]);
+  });
+
+  it('catches up, on a spring-forward day, the occurrence the gap moved — once, whatever the restarts', async () => {
+    // Last ran 2026-03-07 02:30 EST; the service comes back on 03-08 after 03:30 EDT (the moved 02:30).
+    expect(new Date(parseCron('30 2 * * *', 'America/New_York').prev(Date.UTC(2026, 2, 8, 12))).toISOString()).toBe('2026-03-08T07:30:00.000Z');
+    const clock = createVirtualClock({ start: Date.UTC(2026, 2, 8, 10) });
+    let last: number | undefined = Date.UTC(2026, 2, 7, 7, 30);
+    const persistence = { readLastTick: async () => last, writeLastTick: async (_id: string, at: number) => void (last = at) };
+    const catchUps: string[] = [];
+    for (let restart = 0; restart < 2; restart++) {
+      const scheduler = createCronScheduler({ clock, persistence });
+      scheduler.add({ id: 'j', cron: '30 2 * * *', timezone: 'America/New_York', overlap: 'skip', jitterMs: 0, catchUp: true }, async (tick) => {
+        if (tick.catchUp) catchUps.push(new Date(tick.scheduledAt).toISOString());
+      });
+      await scheduler.start();
+      await clock.advance(HOUR);
+      await scheduler.stop();
+    }
+    expect(catchUps).toEqual(['2026-03-08T07:30:00.000Z']);
   });
 });

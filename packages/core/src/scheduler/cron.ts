@@ -47,8 +47,13 @@ export function parseCron(expression: string, timezone = 'UTC'): CronSchedule {
 
   const next = (after: number) =>
     CronExpressionParser.parse(expression, { tz: timezone, currentDate: new Date(after) }).next().getTime();
-  const prev = (before: number) =>
-    CronExpressionParser.parse(expression, { tz: timezone, currentDate: new Date(before) }).prev().getTime();
+  // cron-parser's prev() skips an occurrence that a spring-forward gap moved (02:30 → 03:30), which
+  // next() keeps: walked forward with next() from there, so both name the same occurrences.
+  const prev = (before: number) => {
+    let p = CronExpressionParser.parse(expression, { tz: timezone, currentDate: new Date(before) }).prev().getTime();
+    for (let n = next(p); n < before; n = next(p)) p = n;
+    return p;
+  };
 
   let period: number | undefined;
   let shift: ((from: number, span: number) => number) | undefined;
