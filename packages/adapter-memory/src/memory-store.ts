@@ -1,6 +1,7 @@
 import {
   SyncError,
   emptyWriteResult,
+  errorMessage,
   parseOptions,
   stableStringify,
   type DeadLetter,
@@ -80,7 +81,15 @@ export function createMemoryStore<D = unknown>(options: MemoryStoreOptions<D> = 
       for (const scope of lastOfScope.values()) {
         const previous = data.get(scope.scope) ?? new Map<string, StoredRow>();
         const next = new Map<string, StoredRow>();
-        for (const row of toRows(scope.data, scope.scope)) {
+        let rows: Row[];
+        try {
+          rows = toRows(scope.data, scope.scope);
+        } catch (err) {
+          throw new SyncError('STORE_FAILED', `scope ${scope.scope}: rows() failed: ${errorMessage(err)}`, { cause: err });
+        }
+        // As the Postgres store: a mapping that gives no array is refused, and nothing is written.
+        if (!Array.isArray(rows)) throw new SyncError('STORE_FAILED', `scope ${scope.scope}: data must be an array of rows`);
+        for (const row of rows) {
           const id = rowKey(row);
           if (next.has(id)) {
             throw new SyncError('STORE_CONFLICT', `scope ${scope.scope}: two rows with identity "${id}"`);
@@ -105,11 +114,14 @@ export function createMemoryStore<D = unknown>(options: MemoryStoreOptions<D> = 
         if (rows.size === 0) data.delete(scope);
         else data.set(scope, rows);
       }
-      for (const scope of batch.scopes) {
-        keyStates.set(scope.key, {
-          ...stateOf(scope.key),
-          lastSuccessAt: Math.max(scope.fetchedAt, stateOf(scope.key).lastSuccessAt ?? 0),
-          lastAttemptAt: scope.fetchedAt,
+      // One key twice in a batch counts its latest fetch, as the Postgres store does.
+      const latest = new Map<string, number>();
+      for (const s of batch.scopes) latest.set(s.key, Math.max(s.fetchedAt, latest.get(s.key) ?? Number.NEGATIVE_INFINITY));
+      for (const [key, fetchedAt] of latest) {
+        keyStates.set(key, {
+          ...stateOf(key),
+          lastSuccessAt: Math.max(fetchedAt, stateOf(key).lastSuccessAt ?? 0),
+          lastAttemptAt: fetchedAt,
           lastError: undefined,
           consecutiveFailures: 0,
         });

@@ -32,6 +32,32 @@ describe('createMemoryStore', () => {
     expect(store.scopes().size).toBe(0);
   });
 
+  it('a rows() that throws or gives no array is a SyncError, and changes nothing', async () => {
+    const throwing = createMemoryStore({ rows: () => { throw new Error('mapping bug'); } });
+    await expect(throwing.write({ scopes: [{ key: 'k', scope: 's', job: 'j', data: [], fetchedAt: 1 }] })).rejects.toMatchObject({ code: 'STORE_FAILED', message: expect.stringMatching(/mapping bug/) });
+    const nothing = createMemoryStore({ rows: () => undefined as never });
+    await expect(nothing.write({ scopes: [{ key: 'k', scope: 's', job: 'j', data: [], fetchedAt: 1 }] })).rejects.toMatchObject({ code: 'STORE_FAILED' });
+    expect(nothing.scopes().size).toBe(0);
+  });
+
+  it('stores rows holding BigInt values, and sees them unchanged on a re-sync', async () => {
+    const store = createMemoryStore();
+    const write = () => store.write({ scopes: [{ key: 'k', scope: 's', job: 'j', data: [{ id: 'a', big: 2n ** 70n }], fetchedAt: 1 }] });
+    expect(await write()).toMatchObject({ inserted: 1 });
+    expect(await write()).toMatchObject({ unchanged: 1 });
+  });
+
+  it('one key twice in a batch: its latest fetch is its last attempt, as in the Postgres store', async () => {
+    const store = createMemoryStore();
+    await store.write({
+      scopes: [
+        { key: 'k', scope: 's1', job: 'j', data: [], fetchedAt: 200 },
+        { key: 'k', scope: 's2', job: 'j', data: [], fetchedAt: 100 },
+      ],
+    });
+    expect((await store.readKeyStates(['k'])).get('k')).toMatchObject({ lastSuccessAt: 200, lastAttemptAt: 200 });
+  });
+
   it('rejects bad options with a SyncConfigError naming each field', () => {
     expect(() => createMemoryStore({ rows: 'nope' as never, rowKey: 3 as never })).toThrow(SyncConfigError);
     try {
