@@ -118,11 +118,12 @@ export function queueConformance(name: string, factory: () => Promise<QueueHarne
       for (let tick = 0; tick < 100; tick++) {
         expect(await q.offer(tk('k', { deadline: d(6_000 + tick), payload: { n: 2 } }))).toBe('merged');
       }
-      expect(await q.offer(tk('k', { deadline: d(4_000), priority: -5, payload: { n: 3 } }))).toBe('merged');
-      expect(await q.offer(tk('k', { deadline: d(7_000), priority: 2, payload: { n: 4 } }))).toBe('merged');
+      expect(await q.offer(tk('k', { deadline: d(4_000), priority: -5, payload: { n: 3 }, job: 'week' }))).toBe('merged');
+      expect(await q.offer(tk('k', { deadline: d(7_000), priority: 2, payload: { n: 4 }, job: 'month' }))).toBe('merged');
       expect(await q.size()).toBe(1);
       const [only] = await q.take(5, t(10));
-      expect(only).toMatchObject({ key: 'k', deadline: d(4_000), priority: 2, payload: { n: 3 } });
+      // The payload and the owning job follow the offer that set the deadline.
+      expect(only).toMatchObject({ key: 'k', deadline: d(4_000), priority: 2, payload: { n: 3 }, job: 'week' });
     }));
 
     it('applies a batch of offers in order, merging a key offered twice', withQueue(async (q) => {

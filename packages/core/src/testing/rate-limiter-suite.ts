@@ -49,6 +49,18 @@ export function rateLimiterConformance(
       expect(maxInAnyWindow(grants, windowMs)).toBeLessThanOrEqual(5);
     }));
 
+    it('never grants more than the limit in any window when the backlog starts just before a window edge', run(5, async (l, clock, advance) => {
+      // A fixed-window limiter aligned to the clock passes a backlog started on an edge; started
+      // just before one, it grants the limit twice within one window.
+      await advance(Math.round(windowMs * 0.9));
+      const grants: { at: number; cost: number }[] = [];
+      const all = Array.from({ length: 15 }, () => l.acquire(1).then(() => void grants.push({ at: now(clock), cost: 1 })));
+      await advance(windowMs * 4);
+      await Promise.all(all);
+      expect(grants).toHaveLength(15);
+      expect(maxInAnyWindow(grants, windowMs)).toBeLessThanOrEqual(5);
+    }));
+
     it('grants in FIFO order, a large cost at the head not overtaken', run(4, async (l, clock, advance) => {
       const order: string[] = [];
       await l.acquire(3);
@@ -60,16 +72,17 @@ export function rateLimiterConformance(
       void clock;
     }));
 
-    it('rejects an aborted acquire, consumes nothing, and moves the queue up', run(1, async (l, clock, advance) => {
-      await l.acquire(1);
+    it('rejects an aborted acquire, consumes nothing, and moves the queue up', run(2, async (l, clock, advance) => {
+      await l.acquire(2);
       const controller = new AbortController();
       const aborted = l.acquire(1, controller.signal);
       const next = l.acquire(1);
       controller.abort();
       await expect(aborted).rejects.toBeInstanceOf(AbortedError);
+      // Still only the first grant in the window: the aborted acquire was charged nothing.
+      expect((await l.usage()).used).toBe(2);
       await advance(windowMs * 2);
       await next;
-      expect((await l.usage()).used).toBeLessThanOrEqual(1);
       void clock;
     }));
 
@@ -82,6 +95,18 @@ export function rateLimiterConformance(
       await advance(windowMs);
       await p;
       expect(grantedAt).toBeGreaterThanOrEqual(until);
+    }));
+
+    it('a penalty is only ever extended: an earlier one does not shorten it', run(10, async (l, clock, advance) => {
+      const later = now(clock) + windowMs / 2;
+      await l.penalize(later);
+      await l.penalize(now(clock) + windowMs / 4);
+      expect((await l.usage()).frozenUntil).toBe(later);
+      let grantedAt: number | undefined;
+      const p = l.acquire(1).then(() => void (grantedAt = now(clock)));
+      await advance(windowMs);
+      await p;
+      expect(grantedAt).toBeGreaterThanOrEqual(later);
     }));
 
     it('rejects a cost above the limit at once', run(3, async (l) => {

@@ -181,12 +181,15 @@ export function storeConformance(name: string, factory: () => Promise<StoreHarne
         await write(h, { a: [row('1', 9.99)] }, 4_000);
         await h.store.writePaused('today', true);
         await h.store.writeLastTick('today', 123_000);
+        const letter = { key: 'key:b', scope: 'b', job: 'job', payload: { n: 1 }, attempts: 5, error: 'gave up', at: 4_500 };
+        await h.store.addDeadLetter(letter);
         const again = await h.reopen!();
         try {
           await again.init?.();
           expect((await again.readKeyStates(['key:a'])).get('key:a')?.lastSuccessAt).toBe(4_000);
           expect(await again.readPaused()).toEqual(['today']);
           expect(await again.readLastTick('today')).toBe(123_000);
+          expect(await again.listDeadLetters()).toEqual([letter]);
           expect(await again.write({ scopes: [{ key: 'key:a', scope: 'a', job: 'job', data: [row('1', 9.99)], fetchedAt: 5_000 }] })).toEqual({
             inserted: 0,
             updated: 0,
