@@ -38,6 +38,7 @@ import {
   implementsOption,
   parseCron,
   parseOptions,
+  safeCallback,
   safeLogger,
   type CronSchedule,
   type LastTickPersistence,
@@ -95,6 +96,8 @@ export function createBullMQScheduler(backend: Backend, options: BullMQScheduler
   const o = parseOptions('BullMQ scheduler options', optionsSchema, options);
   // Logged in a tick's error path: a logger that throws must not fail the tick or skip `onError`.
   const log = safeLogger(o.logger);
+  const onSkip = safeCallback('onSkip', o.onSkip, log);
+  const onError = safeCallback('onError', o.onError, log);
   const random = o.random ?? Math.random;
   const entries = new Map<string, Entry>();
   let started = false;
@@ -140,7 +143,7 @@ export function createBullMQScheduler(backend: Backend, options: BullMQScheduler
       await e.handler(tick);
     } catch (err) {
       log.error({ schedule: e.spec.id, err: errorMessage(err) }, 'tick handler failed');
-      o.onError?.(err, tick);
+      onError(err, tick);
     } finally {
       e.running--;
     }
@@ -181,7 +184,7 @@ export function createBullMQScheduler(backend: Backend, options: BullMQScheduler
     const isCatchUp = job.id?.startsWith(CATCH_UP_PREFIX) === true || firedAt - scheduledAt > o.lateAfterMs;
     const tick: Tick = { schedule: e.spec.id, scheduledAt, firedAt, catchUp: isCatchUp, manual: false };
     if (isCatchUp && (!e.spec.catchUp || (await laterOneDue(e, job.id ?? '', scheduledAt)))) {
-      o.onSkip?.(tick, 'missed');
+      onSkip(tick, 'missed');
       return;
     }
     const self = job.id ?? '';
@@ -189,7 +192,7 @@ export function createBullMQScheduler(backend: Backend, options: BullMQScheduler
     if (seen.blocked) {
       // bufferOne keeps one tick waiting across all instances; the rest are dropped.
       if (e.spec.overlap === 'skip' || e.buffered || seen.waiterAhead) {
-        o.onSkip?.(tick, 'overlap');
+        onSkip(tick, 'overlap');
         return;
       }
       e.buffered = true;

@@ -131,4 +131,32 @@ describe('scheduler jitter and leadership through the store', () => {
     }
     expect(catchUps).toEqual(['2026-03-08T07:30:00.000Z']);
   });
+
+  it('an onSkip or onError that throws is logged, not an unhandled rejection, and ticks go on', async () => {
+    const clock = createVirtualClock({ start: Date.UTC(2026, 10, 28) });
+    const warnings: string[] = [];
+    const logger = { debug() {}, info() {}, error() {}, warn: (f: Record<string, unknown>) => void warnings.push(String(f.callback)) };
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const scheduler = createCronScheduler({
+        clock,
+        logger,
+        isLeader: async () => false,
+        onSkip: () => {
+          throw new Error('skip hook bug');
+        },
+      });
+      scheduler.add({ id: 'j', cron: '* * * * *', timezone: 'UTC', overlap: 'skip', jitterMs: 0, catchUp: false }, async () => {});
+      await scheduler.start();
+      await clock.advance(3 * MIN);
+      await new Promise((r) => setTimeout(r, 10));
+      await scheduler.stop();
+      expect(warnings).toEqual(['onSkip', 'onSkip', 'onSkip']);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
 });

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Clock, TimerHandle } from '../contracts/clock.js';
 import type { Logger } from '../contracts/logger.js';
 import { safeLogger } from '../contracts/logger.js';
+import { safeCallback } from '../util/safe-callback.js';
 import type { ScheduleSpec, Scheduler, Tick, TickHandler } from '../contracts/scheduler.js';
 import { createSystemClock } from '../clock/system-clock.js';
 import { errorMessage } from '../errors.js';
@@ -49,6 +50,8 @@ export function createCronScheduler(options: CronSchedulerOptions = {}): Schedul
   const o = parseOptions('cron scheduler options', optionsSchema, options);
   const clock = o.clock ?? createSystemClock();
   const log = safeLogger(o.logger);
+  const onSkip = safeCallback('onSkip', o.onSkip, log);
+  const onError = safeCallback('onError', o.onError, log);
   const random = o.random ?? Math.random;
   const entries = new Map<string, Entry>();
   let started = false;
@@ -86,15 +89,15 @@ export function createCronScheduler(options: CronSchedulerOptions = {}): Schedul
       } catch (err) {
         log.warn({ schedule: e.spec.id, err: errorMessage(err) }, 'leadership check failed; not firing');
       }
-      if (!leads) return void o.onSkip?.(tick, 'not-leader');
+      if (!leads) return void onSkip(tick, 'not-leader');
     }
     if (!at.manual) e.last = Math.max(e.last ?? 0, at.scheduledAt);
     if (e.running) {
       if (e.spec.overlap === 'bufferOne') {
         // One buffered at most: the one it replaces is skipped, and said so.
-        if (e.pending) o.onSkip?.(e.pending, 'overlap');
+        if (e.pending) onSkip(e.pending, 'overlap');
         e.pending = tick;
-      } else o.onSkip?.(tick, 'overlap');
+      } else onSkip(tick, 'overlap');
       return;
     }
     e.running = true;
@@ -122,7 +125,7 @@ export function createCronScheduler(options: CronSchedulerOptions = {}): Schedul
       await e.handler(tick);
     } catch (err) {
       log.error({ schedule: e.spec.id, err: errorMessage(err) }, 'tick handler failed');
-      o.onError?.(err, tick);
+      onError(err, tick);
     }
   };
 

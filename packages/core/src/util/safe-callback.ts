@@ -1,0 +1,17 @@
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../contracts/logger.js';
+
+/**
+ * A user's callback, called so that a throw is logged and goes no further. Callbacks run from
+ * timers and failure paths (a scheduler's `onSkip`, `onError`): a throw there would otherwise be
+ * an unhandled rejection, which ends a Node process by default.
+ */
+export function safeCallback<A extends unknown[]>(name: string, fn: ((...args: A) => unknown) | undefined, log: Logger): (...args: A) => void {
+  return (...args) => {
+    try {
+      fn?.(...args);
+    } catch (err) {
+      log.warn({ callback: name, err: errorMessage(err) }, 'a callback threw; ignored');
+    }
+  };
+}
