@@ -123,22 +123,30 @@ const optionsSchema = z
         message: 'expected a logger with debug, info, warn, error',
       })
       .optional(),
-  })
-  .superRefine((o, ctx) => {
-    const names = new Set<string>();
-    o.tables.forEach((t, i) => {
-      if (names.has(t.name)) ctx.addIssue({ code: 'custom', path: ['tables', i, 'name'], message: `table "${t.name}" is mapped twice` });
-      names.add(t.name);
-    });
-    if (o.tables.length > 1 && !o.rows) ctx.addIssue({ code: 'custom', path: ['rows'], message: 'required when more than one table is mapped: return { [table]: rows }' });
-    if (!o.scopeValues) {
-      o.tables.forEach((t, i) => {
-        if ((t.scope?.length ?? 1) !== 1) {
-          ctx.addIssue({ code: 'custom', path: ['tables', i, 'scope'], message: 'more than one scope column needs the scopeValues option' });
-        }
-      });
-    }
   });
+
+/**
+ * The checks across options, on the raw input: zod skips refinements once any field fails, so as
+ * refinements these went unreported next to another problem (a bad logger hid a missing `rows`).
+ */
+function crossIssues(input: unknown): ConfigIssue[] {
+  const o = (typeof input === 'object' && input !== null ? input : {}) as { tables?: unknown; rows?: unknown; scopeValues?: unknown };
+  if (!Array.isArray(o.tables)) return [];
+  const tables = o.tables.map((t) => (typeof t === 'object' && t !== null ? (t as { name?: unknown; scope?: unknown }) : {}));
+  const issues: ConfigIssue[] = [];
+  const names = new Set<unknown>();
+  tables.forEach((t, i) => {
+    if (typeof t.name === 'string' && names.has(t.name)) issues.push({ path: `tables.${i}.name`, message: `table "${t.name}" is mapped twice` });
+    names.add(t.name);
+  });
+  if (tables.length > 1 && o.rows === undefined) issues.push({ path: 'rows', message: 'required when more than one table is mapped: return { [table]: rows }' });
+  if (o.scopeValues === undefined) {
+    tables.forEach((t, i) => {
+      if (Array.isArray(t.scope) && t.scope.length > 1) issues.push({ path: `tables.${i}.scope`, message: 'more than one scope column needs the scopeValues option' });
+    });
+  }
+  return issues;
+}
 
 const storeError = (err: unknown, what: string): SyncError =>
   err instanceof SyncError ? err : new SyncError('STORE_FAILED', `${what}: ${redactConnectionString(errorMessage(err))}`, { cause: err });
@@ -159,7 +167,7 @@ function keyConflict(err: unknown, plans: readonly TablePlan[]): SyncError | und
 }
 
 export function createPostgresStore<D = unknown>(options: PostgresStoreOptions<D>): PostgresStore<D> {
-  const o = parseOptions('postgres store options', optionsSchema, options);
+  const o = parseOptions('postgres store options', optionsSchema, options, crossIssues);
   // A logger that throws must not fail a committed write (the engine would retry it) or crash the
   // process from the pool's error listener.
   const logger = safeLogger(o.logger);
@@ -303,6 +311,8 @@ export function createPostgresStore<D = unknown>(options: PostgresStoreOptions<D
         for (const [i, p] of plans.entries()) {
           const sql = statements[i]!;
           const noScopes = p.scopeCols.map(() => []);
+          // One savepoint per table: a table that fails rolls back to it, and the next is still checked.
+          await tx.query('SAVEPOINT tidesync_check');
           try {
             await tx.query(sql.staging.createSql);
             await tx.query(sql.diff.createSql);
@@ -311,7 +321,7 @@ export function createPostgresStore<D = unknown>(options: PostgresStoreOptions<D
             await tx.query(`EXPLAIN ${sql.insertFromUnnest}`, p.all.map(() => []));
           } catch (err) {
             issues.push({ path: `tables.${i}`, message: `${schema}.${p.name} cannot be written with this mapping: ${errorMessage(err)}` });
-            break; // the transaction is aborted; later tables are not checked
+            await tx.query('ROLLBACK TO SAVEPOINT tidesync_check');
           }
         }
         throw ROLLBACK;

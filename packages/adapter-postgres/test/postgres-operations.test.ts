@@ -41,6 +41,19 @@ describe('options', () => {
     );
   });
 
+  it('lists the checks across options next to any other problem (a bad client or logger hid them)', () => {
+    const first = issuesOf(() =>
+      createPostgresStore({ client: undefined as never, tables: [itemsTable, itemsTable] } as PostgresStoreOptions),
+    );
+    expect(first).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^client: /), expect.stringMatching(/^tables\.1\.name: table "items" is mapped twice/), expect.stringMatching(/^rows: required/)]),
+    );
+    const second = issuesOf(() =>
+      createPostgresStore({ client: 'postgres://x', logger: {} as never, tables: [{ name: 't', columns: { a: 'text', b: 'text', c: 'int' }, key: ['a'], scope: ['b', 'c'] }] }),
+    );
+    expect(second).toEqual(expect.arrayContaining([expect.stringMatching(/^logger: /), expect.stringMatching(/^tables\.0\.scope: more than one scope column needs the scopeValues/)]));
+  });
+
   it('rejects identifiers that carry quotes, semicolons or spaces, wherever they appear', () => {
     const issues = issuesOf(() =>
       createPostgresStore({
@@ -143,6 +156,32 @@ describe.each(backends.map((b) => [b.name, b] as const))('migrations (%s)', (_na
     expect((err as SyncConfigError).issues).toEqual([
       { path: 'tables.0', message: expect.stringMatching(new RegExp(`^${schema}\\.items cannot be written with this mapping: .*(operator does not exist|is of type integer but expression is of type text)`)) },
     ]);
+    // Every table that cannot be served is named, not only the first.
+    const two = createPostgresStore({
+      client: await backend.client(),
+      schema,
+      autoMigrate: true,
+      rows: (data: unknown) => data as Record<string, never[]>,
+      tables: [
+        { ...itemsTable, columns: { ...itemsTable.columns, stock: 'text' } },
+        { ...itemsTable, name: 'items_copy', columns: { ...itemsTable.columns, stock: 'text' } },
+      ],
+    });
+    await two.init().catch(() => {}); // creates items_copy (with stock text)
+    await admin.query(`ALTER TABLE ${schema}.items_copy ALTER COLUMN stock TYPE integer USING NULL`);
+    const both = await createPostgresStore({
+      client: await backend.client(),
+      schema,
+      autoMigrate: true,
+      rows: (data: unknown) => data as Record<string, never[]>,
+      tables: [
+        { ...itemsTable, columns: { ...itemsTable.columns, stock: 'text' } },
+        { ...itemsTable, name: 'items_copy', columns: { ...itemsTable.columns, stock: 'text' } },
+      ],
+    })
+      .init()
+      .catch((e: unknown) => e);
+    expect((both as SyncConfigError).issues.map((i) => i.path)).toEqual(['tables.0', 'tables.1']);
     // Types that differ but convert (integer declared for a bigint column) pass.
     await admin.query(`ALTER TABLE ${schema}.items ALTER COLUMN stock TYPE bigint`);
     await (await itemsWith(schema, { stock: 'integer' })).init();
