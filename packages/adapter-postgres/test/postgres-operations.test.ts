@@ -157,30 +157,21 @@ describe.each(backends.map((b) => [b.name, b] as const))('migrations (%s)', (_na
       { path: 'tables.0', message: expect.stringMatching(new RegExp(`^${schema}\\.items cannot be written with this mapping: .*(operator does not exist|is of type integer but expression is of type text)`)) },
     ]);
     // Every table that cannot be served is named, not only the first.
-    const two = createPostgresStore({
-      client: await backend.client(),
-      schema,
-      autoMigrate: true,
-      rows: (data: unknown) => data as Record<string, never[]>,
-      tables: [
-        { ...itemsTable, columns: { ...itemsTable.columns, stock: 'text' } },
-        { ...itemsTable, name: 'items_copy', columns: { ...itemsTable.columns, stock: 'text' } },
-      ],
-    });
+    const bothTables = async () =>
+      createPostgresStore({
+        client: await backend.client(),
+        schema,
+        autoMigrate: true,
+        rows: (data: unknown) => data as Record<string, never[]>,
+        tables: [
+          { ...itemsTable, columns: { ...itemsTable.columns, stock: 'text' } },
+          { ...itemsTable, name: 'items_copy', columns: { ...itemsTable.columns, stock: 'text' } },
+        ],
+      });
+    const two = await bothTables();
     await two.init().catch(() => {}); // creates items_copy (with stock text)
     await admin.query(`ALTER TABLE ${schema}.items_copy ALTER COLUMN stock TYPE integer USING NULL`);
-    const both = await createPostgresStore({
-      client: await backend.client(),
-      schema,
-      autoMigrate: true,
-      rows: (data: unknown) => data as Record<string, never[]>,
-      tables: [
-        { ...itemsTable, columns: { ...itemsTable.columns, stock: 'text' } },
-        { ...itemsTable, name: 'items_copy', columns: { ...itemsTable.columns, stock: 'text' } },
-      ],
-    })
-      .init()
-      .catch((e: unknown) => e);
+    const both = await (await bothTables()).init().catch((e: unknown) => e);
     expect((both as SyncConfigError).issues.map((i) => i.path)).toEqual(['tables.0', 'tables.1']);
     // Types that differ but convert (integer declared for a bigint column) pass.
     await admin.query(`ALTER TABLE ${schema}.items ALTER COLUMN stock TYPE bigint`);
