@@ -47,8 +47,8 @@ export function schedulerConformance(
   if (flags.realClock) return realClockSchedulerConformance(name, factory);
   describe(`Scheduler conformance: ${name}`, () => {
     const start = Date.UTC(2026, 10, 28, 0, 0, 0);
-    const setup = async (opts: { lastTick?: number; isLeader?: () => boolean } = {}) => {
-      const clock = createVirtualClock({ start });
+    const setup = async (opts: { lastTick?: number; isLeader?: () => boolean; at?: number } = {}) => {
+      const clock = createVirtualClock({ start: opts.at ?? start });
       const saved = new Map<string, number>();
       if (opts.lastTick !== undefined) saved.set('job', opts.lastTick);
       const skips: string[] = [];
@@ -72,6 +72,32 @@ export function schedulerConformance(
       expect(new Set(ticks).size).toBe(96);
       expect(ticks[0]).toBe(start + 15 * MIN);
       expect(ticks.every((t, i) => i === 0 || t - ticks[i - 1]! === 15 * MIN)).toBe(true);
+      await h.cleanup?.();
+    });
+
+    it('goes on firing after a handler throws', async () => {
+      const { clock, h } = await setup();
+      const ticks: number[] = [];
+      h.scheduler.add(spec(), async (t) => {
+        ticks.push(t.scheduledAt);
+        if (ticks.length === 1) throw new Error('handler bug');
+      });
+      await h.scheduler.start();
+      await clock.advance(61 * MIN);
+      await h.scheduler.stop();
+      expect(ticks).toEqual([15, 30, 45, 60].map((m) => start + m * MIN));
+      await h.cleanup?.();
+    });
+
+    it('follows the wall clock across DST: an occurrence spring-forward skips fires once, just after the gap', async () => {
+      // America/New_York, 2026-03-08: 02:00 EST becomes 03:00 EDT, so 02:30 does not exist that day.
+      const { clock, h } = await setup({ at: Date.UTC(2026, 2, 7, 12) });
+      const ticks: number[] = [];
+      h.scheduler.add(spec({ cron: '30 2 * * *', timezone: 'America/New_York' }), async (t) => void ticks.push(t.scheduledAt));
+      await h.scheduler.start();
+      await clock.advanceTo(Date.UTC(2026, 2, 9, 12));
+      await h.scheduler.stop();
+      expect(ticks.map((t) => new Date(t).toISOString())).toEqual(['2026-03-08T07:30:00.000Z', '2026-03-09T06:30:00.000Z']);
       await h.cleanup?.();
     });
 
@@ -202,6 +228,20 @@ function realClockSchedulerConformance(name: string, factory: (input: SchedulerF
       expect(new Set(at).size).toBe(at.length);
       expect(at.every((x, i) => x % 1_000 === 0 && (i === 0 || x - at[i - 1]! === 1_000))).toBe(true);
       expect(ticks.every((t) => t.firedAt >= t.scheduledAt && !t.catchUp && !t.manual)).toBe(true);
+      await h.cleanup?.();
+    });
+
+    it('goes on firing after a handler throws', async () => {
+      const { h } = await setup();
+      const ticks: number[] = [];
+      h.scheduler.add(spec({ cron: '* * * * * *' }), async (t) => {
+        ticks.push(t.scheduledAt);
+        if (ticks.length === 1) throw new Error('handler bug');
+      });
+      await h.scheduler.start();
+      await sleep(3_500);
+      await h.scheduler.stop();
+      expect(ticks.length).toBeGreaterThanOrEqual(2);
       await h.cleanup?.();
     });
 
