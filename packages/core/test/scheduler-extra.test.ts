@@ -159,4 +159,29 @@ describe('scheduler jitter and leadership through the store', () => {
       process.off('unhandledRejection', onUnhandled);
     }
   });
+
+  it('places every occurrence a spring-forward gap skips just after it, in half-hour-gap zones too', () => {
+    const iso = (at: number) => new Date(at).toISOString();
+    const walk = (cron: string, zone: string, from: number, count: number) => {
+      const c = parseCron(cron, zone);
+      const out: string[] = [];
+      for (let at = from, i = 0; i < count; i++) out.push(iso((at = c.next(at))));
+      return out;
+    };
+    // New York, 2026-03-08: 02:00 and 02:30 do not exist; they fire at 03:00 and 03:30 EDT.
+    expect(walk('0,30 2 * * *', 'America/New_York', Date.UTC(2026, 2, 7, 12), 4)).toEqual([
+      '2026-03-08T07:00:00.000Z',
+      '2026-03-08T07:30:00.000Z',
+      '2026-03-09T06:00:00.000Z',
+      '2026-03-09T06:30:00.000Z',
+    ]);
+    // Lord Howe, 2026-10-04: 02:00 becomes 02:30 (a 30-minute gap); 02:15 fires at 02:45.
+    expect(walk('15 2 * * *', 'Australia/Lord_Howe', Date.UTC(2026, 9, 2, 12), 3)).toEqual([
+      '2026-10-02T15:45:00.000Z',
+      '2026-10-03T15:45:00.000Z',
+      '2026-10-04T15:15:00.000Z',
+    ]);
+    // prev() names the same occurrences.
+    expect(iso(parseCron('0,30 2 * * *', 'America/New_York').prev(Date.UTC(2026, 2, 8, 7, 45)))).toBe('2026-03-08T07:30:00.000Z');
+  });
 });

@@ -1,5 +1,5 @@
 import { CronExpressionParser } from 'cron-parser';
-import { zoneOffsets } from './zone-offset.js';
+import { zoneOffsets, type ZoneOffsets } from './zone-offset.js';
 
 /**
  * A parsed cron expression in one IANA time zone. 5 fields (minute precision) or 6 (a leading
@@ -45,8 +45,19 @@ export function parseCron(expression: string, timezone = 'UTC'): CronSchedule {
   // Validate eagerly: cron-parser reports most syntax errors only on parse.
   CronExpressionParser.parse(expression, { tz: timezone, currentDate: new Date(PERIOD_REFERENCE) }).next();
 
-  const next = (after: number) =>
+  const parsedNext = (after: number) =>
     CronExpressionParser.parse(expression, { tz: timezone, currentDate: new Date(after) }).next().getTime();
+  let offsets: ZoneOffsets | undefined;
+  const next = (after: number) => {
+    const n = parsedNext(after);
+    // cron-parser moves one skipped time past a spring-forward gap, but drops a second one in the
+    // same gap (`0,30 2 * * *`: 02:30 never fires) and whole days in zones with a 30-minute gap
+    // (Lord Howe). So the gap's occurrences are found here and placed as the contract says.
+    if (UTC_ZONES.has(timezone)) return n;
+    offsets ??= zoneOffsets(timezone);
+    const gapped = gapOccurrence(expression, offsets, after, n);
+    return gapped !== undefined && gapped < n ? gapped : n;
+  };
   // cron-parser's prev() skips an occurrence that a spring-forward gap moved (02:30 → 03:30), which
   // next() keeps: walked forward with next() from there, so both name the same occurrences.
   const prev = (before: number) => {
@@ -71,6 +82,43 @@ export function parseCron(expression: string, timezone = 'UTC'): CronSchedule {
       return (period ??= periodOf(expression));
     },
   };
+}
+
+const UTC_ZONES = new Set(['UTC', 'Etc/UTC', 'GMT', 'Etc/GMT']);
+/** How far before `after` a gap may begin and still hold occurrences due after it (gaps last at most 2 h). */
+const GAP_LOOKBACK_MS = 3 * 3_600_000;
+/** How far ahead gaps are looked for: a week, so weekly crons are covered (zones change offset months apart). */
+const GAP_LOOKAHEAD_MS = 8 * 86_400_000;
+
+/**
+ * The first occurrence after `after` whose wall-clock time a spring-forward gap skips, placed as
+ * far after the gap as it was into it (its wall time read with the offset before the gap: 02:30 →
+ * 03:30); undefined when no gap near `after`, up to `until`, holds one.
+ */
+function gapOccurrence(expression: string, offsets: ZoneOffsets, after: number, until: number): number | undefined {
+  let lo = after - GAP_LOOKBACK_MS;
+  let hi = Math.min(until, after + GAP_LOOKAHEAD_MS);
+  const before = offsets.offsetAt(lo);
+  const later = offsets.offsetAt(hi);
+  if (later <= before) return undefined; // no spring-forward in the window (one change at most)
+  // The first minute on the later offset: offsets change on whole minutes.
+  lo = Math.floor(lo / 60_000);
+  hi = Math.ceil(hi / 60_000);
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (offsets.offsetAt(mid * 60_000) === later) hi = mid;
+    else lo = mid;
+  }
+  const change = hi * 60_000;
+  // The skipped wall-clock span, as UTC-based wall time: [change + before, change + later).
+  const gapStart = change + before;
+  const gapEnd = change + later;
+  const wall = CronExpressionParser.parse(expression, { tz: 'UTC', currentDate: new Date(gapStart - 1) });
+  for (let t = wall.next().getTime(); t < gapEnd; t = wall.next().getTime()) {
+    const at = t - before;
+    if (at > after) return at;
+  }
+  return undefined;
 }
 
 function fallBackShiftOf(expression: string, timezone: string): (from: number, span: number) => number {
