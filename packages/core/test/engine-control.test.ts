@@ -51,6 +51,21 @@ describe('engine control', () => {
     await engine.stop();
   });
 
+  it('a restart follows the store: resumed elsewhere while stopped, it is not paused any more', async () => {
+    const { clock, arrivals, engine, store } = setup({ jobs: [{ name: 'j', schedule: '0 * * * *', plan: keysPlan('k', 2) }] });
+    await engine.start();
+    await engine.pause();
+    await engine.stop();
+    // Another instance on the same store resumed meanwhile.
+    await store.writePaused('*', false);
+    await engine.start();
+    expect((await engine.status()).paused).toBe(false);
+    await engine.trigger('j');
+    await clock.advance(MIN);
+    expect(arrivals).toHaveLength(2);
+    await engine.stop();
+  });
+
   it('a paused engine stays paused after a restart', async () => {
     const clock = createVirtualClock({ start: Date.UTC(2026, 10, 28) });
     const store = createMemoryStore();

@@ -624,11 +624,19 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
     if (state === 'stopping') throw new SyncError('ENGINE_STATE', 'the engine is stopping');
     await store.init?.();
     if (stopRequested) return;
-    for (const target of await store.readPaused()) {
+    // The Store's pause state is the truth at a start: a resume made elsewhere while this engine
+    // was stopped (a shared Store) must not leave it paused from its last run.
+    const stored = new Set(await store.readPaused());
+    const wasPaused = [...(pausedAll ? ['*'] : []), ...pausedJobs];
+    pausedAll = false;
+    pausedJobs.clear();
+    for (const target of stored) {
       if (target === '*') pausedAll = true;
       else pausedJobs.add(target);
       await queue.pause(target === '*' ? undefined : target);
     }
+    // A queue of this process alone follows; a shared one holds the deployment's own pause state.
+    if (!queue.shared) for (const target of wasPaused) if (!stored.has(target)) await queue.resume(target === '*' ? undefined : target);
     for (const letter of await store.listDeadLetters()) deadLettered.add(letter.key);
     if (stopRequested) return;
     state = 'running';
