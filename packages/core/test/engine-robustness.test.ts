@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createMemoryStore } from '@tidesync/adapter-memory';
-import { SyncConfigError, createMemoryQueue, createSlidingWindowLimiter, createSyncEngine, createVirtualClock, errorMessage, type QueuedTask } from '../src/index.js';
+import { SyncConfigError, createCronScheduler, createMemoryQueue, createSlidingWindowLimiter, createSyncEngine, createVirtualClock, errorMessage, type QueuedTask } from '../src/index.js';
 import { HOUR, MIN, SEC, keysPlan, setup } from './helpers.js';
 
 const once = [{ name: 'j', schedule: '0 0 1 1 *', plan: keysPlan('k', 1) }];
@@ -178,5 +178,53 @@ describe('stop and planning', () => {
     await stopping;
     await triggered;
     expect(order).toEqual(['planned', 'stopped']);
+  });
+});
+
+describe('review round 2', () => {
+  it('tasks of an unknown job back off more each time: a known job still gets the budget', async () => {
+    const queue = createMemoryQueue<{ n: number }>();
+    const { clock, engine, arrivals } = setup({ queue, rateLimit: { limit: 10, windowMs: MIN }, jobs: [{ name: 'j', schedule: '0 0 1 1 *', plan: keysPlan('k', 10) }] });
+    const now = clock.now();
+    await queue.offer(
+      Array.from({ length: 20 }, (_, i): QueuedTask<{ n: number }> => ({ key: `gone:${i}`, scope: `gone:${i}`, job: 'removed', payload: { n: i }, priority: -60, deadline: now, attempt: 1, notBefore: 0, enqueuedAt: now })),
+    );
+    await engine.start();
+    await engine.trigger('j');
+    await clock.advance(60 * MIN);
+    expect(arrivals).toHaveLength(10);
+    await engine.stop();
+  });
+
+  it('a stop step that fails is logged; the stop completes and a start can follow', async () => {
+    const clock = createVirtualClock({ start: Date.UTC(2026, 10, 28) });
+    const store = Object.assign(createMemoryStore(), {
+      capabilities: { leaderLock: { acquire: async () => true, release: async () => Promise.reject(new Error('lock backend away')) } },
+    });
+    const engine = createSyncEngine({ source: { fetch: async () => [] }, store, clock, jobs: [{ name: 'j', schedule: '* * * * *', plan: keysPlan('k', 1) }] });
+    await engine.start();
+    await clock.advance(MIN);
+    await engine.stop();
+    expect((await engine.status()).state).toBe('stopped');
+    await engine.start();
+    expect((await engine.status()).state).toBe('running');
+    await engine.stop();
+  });
+
+  it('a stop during a start that hangs returns within drainMs + stopTimeoutMs of the call', async () => {
+    const scheduler = createCronScheduler();
+    const never = () => new Promise<never>(() => {});
+    scheduler.start = never;
+    scheduler.stop = never;
+    const { clock, engine } = setup({ scheduler, drainMs: 10 * SEC, stopTimeoutMs: 10 * SEC, jobs: once });
+    void engine.start();
+    await clock.flush();
+    let done = false;
+    const stopping = engine.stop().then(() => void (done = true));
+    await clock.advance(19 * SEC);
+    expect(done).toBe(false);
+    await clock.advance(SEC + 10);
+    await stopping;
+    expect(done).toBe(true);
   });
 });

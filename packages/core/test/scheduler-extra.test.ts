@@ -144,9 +144,14 @@ describe('scheduler jitter and leadership through the store', () => {
         clock,
         logger,
         isLeader: async () => false,
-        onSkip: () => {
-          throw new Error('skip hook bug');
-        },
+        // Thrown at once, then rejected (an async hook): both are logged.
+        onSkip: (() => {
+          let calls = 0;
+          return () => {
+            if (calls++ % 2 === 0) throw new Error('skip hook bug');
+            return Promise.reject(new Error('async skip hook bug'));
+          };
+        })(),
       });
       scheduler.add({ id: 'j', cron: '* * * * *', timezone: 'UTC', overlap: 'skip', jitterMs: 0, catchUp: false }, async () => {});
       await scheduler.start();
@@ -183,5 +188,21 @@ describe('scheduler jitter and leadership through the store', () => {
     ]);
     // prev() names the same occurrences.
     expect(iso(parseCron('0,30 2 * * *', 'America/New_York').prev(Date.UTC(2026, 2, 8, 7, 45)))).toBe('2026-03-08T07:30:00.000Z');
+  });
+
+  it('after a stall (the clock jumps hours past a timer) fires one tick, not one per missed occurrence', async () => {
+    const base = createVirtualClock({ start: Date.UTC(2026, 10, 28) });
+    let jump = 0;
+    // A host suspended for 8 hours: the timer runs late, and now() says so.
+    const clock = { ...base, now: () => base.now() + jump, setTimer: base.setTimer.bind(base), sleep: base.sleep.bind(base) };
+    const scheduler = createCronScheduler({ clock });
+    const fired: number[] = [];
+    scheduler.add({ id: 'j', cron: '* * * * *', timezone: 'UTC', overlap: 'skip', jitterMs: 0, catchUp: false }, async (t) => void fired.push(t.scheduledAt));
+    await scheduler.start();
+    jump = 8 * 60 * MIN;
+    await base.advance(MIN);
+    await base.advance(10);
+    await scheduler.stop();
+    expect(fired).toHaveLength(1);
   });
 });

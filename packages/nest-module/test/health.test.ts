@@ -83,6 +83,15 @@ describe('SyncHealthIndicator', () => {
     expect(hung.tidesync).toMatchObject({ status: 'down', problems: ['store unreachable: no answer within 50 ms'] });
   });
 
+  it('is down, not thrown, when the store throws at once (a closed pool)', async () => {
+    const { indicator, store } = await setup();
+    store.readPaused = () => {
+      throw new Error('pool is closed');
+    };
+    const result = await indicator.isHealthy();
+    expect(result.tidesync).toMatchObject({ status: 'down', store: 'down', problems: ['store unreachable: pool is closed'] });
+  });
+
   it('is down, not hung, when the engine status does not answer (a shared queue whose server is away)', async () => {
     const { indicator, engine } = await setup({ health: { statusTimeoutMs: 50 } });
     engine.status = () => new Promise(() => {});

@@ -151,8 +151,9 @@ const newWake = (): Wake => {
 
 /** Longest the dispatcher waits for ticks that are still planning before it spends budget. */
 const PLANNING_SETTLE_MS = 1_000;
-/** How long a task of a job this instance does not have waits before it is offered again. */
+/** How long a task of a job this instance does not have waits before it is offered again: doubling per hand-back of the job, up to the maximum. */
 const UNKNOWN_JOB_BACKOFF_MS = 30_000;
+const UNKNOWN_JOB_MAX_BACKOFF_MS = 600_000;
 
 const codeOf = (err: unknown): SyncErrorCode | 'UNKNOWN' => (err instanceof SyncError ? err.code : 'UNKNOWN');
 
@@ -443,9 +444,16 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
     const job = jobs.get(task.job);
     if (!job) {
       // A shared queue holds work of a job this instance does not have (a rolling deploy that
-      // added it): handed back for an instance that has it, never dropped unfetched.
-      log.warn({ job: task.job, key: task.key, backOffMs: UNKNOWN_JOB_BACKOFF_MS }, 'task of a job this instance does not have; handed back for an instance that has it (if none has, clear the job from the queue)');
-      await safely('queue retry', () => queue.retry(task, clock.now() + UNKNOWN_JOB_BACKOFF_MS));
+      // added it): handed back for an instance that has it, never dropped unfetched. Each hand-back
+      // has cost a rate grant, so the back-off doubles per job (up to 10 minutes), and the warning
+      // is said once per job.
+      const handedBack = (unknownJobs.get(task.job) ?? 0) + 1;
+      unknownJobs.set(task.job, handedBack);
+      const backOffMs = Math.min(UNKNOWN_JOB_BACKOFF_MS * 2 ** Math.min(handedBack - 1, 10), UNKNOWN_JOB_MAX_BACKOFF_MS);
+      if (handedBack === 1) {
+        log.warn({ job: task.job, key: task.key }, 'task of a job this instance does not have; handed back for an instance that has it (if none has, clear the job from the queue)');
+      }
+      await safely('queue retry', () => queue.retry(task, clock.now() + backOffMs));
       return;
     }
     if (abortedSince(task.job, abortsBefore)) {
@@ -670,31 +678,39 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
     }
   };
 
-  const stopEngine = async (stopOptions: StopOptions): Promise<void> => {
+  /** `calledAt`: when `stop()` was called; its waiting for a start counts against the same bounds. */
+  const stopEngine = async (stopOptions: StopOptions, calledAt = clock.now()): Promise<void> => {
     if (state !== 'running') return;
     state = 'stopping';
     unwatch?.();
     unwatch = undefined;
     const drainMs = stopOptions.drainMs ?? o.drainMs;
-    const drainUntil = clock.now() + drainMs;
+    const drainUntil = calledAt + drainMs;
     // A backend that is away (a shared queue's server down, a store that never answers) would
     // hold every step below for good, and a shutdown with it. Past `drainMs + stopTimeoutMs` each
     // step still waiting is given up on, named in the log and the `stopped` event.
     const unfinished: string[] = [];
     const giveUp = new AbortController();
-    const late = clock.sleep(drainMs + o.stopTimeoutMs, giveUp.signal).then(
+    const late = clock.sleep(Math.max(0, drainUntil + o.stopTimeoutMs - clock.now()), giveUp.signal).then(
       () => 'late' as const,
       () => 'late' as const,
     );
     let pastDeadline = false;
     void late.then(() => (pastDeadline = true));
     const within = async (what: string, step: Promise<unknown>): Promise<void> => {
+      // A step that fails is logged and the stop goes on: a stop that rejected half way would
+      // leave the engine 'stopping' for good, and no start could follow it.
+      const settled = step.then(
+        () => 'done' as const,
+        (err: unknown) => {
+          log.warn({ step: what, err: errorMessage(err) }, 'a stop step failed');
+          return 'done' as const;
+        },
+      );
       // Past the deadline a step still gets one turn of the event loop, so one already done (an
       // empty flush) is not counted as given up on.
       const limit = pastDeadline ? new Promise<'late'>((resolve) => setTimeout(() => resolve('late'), 0)) : late;
-      if ((await Promise.race([step.then(() => 'done' as const), limit])) === 'done') return;
-      unfinished.push(what);
-      step.catch((err: unknown) => log.warn({ step: what, err: errorMessage(err) }, 'a stop step given up on failed later'));
+      if ((await Promise.race([settled, limit])) === 'late') unfinished.push(what);
     };
     try {
       await within('scheduler stop', scheduler.stop());
@@ -733,6 +749,8 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
 
   /** The start under way: a second `start` joins it, and `stop` waits for it (see below). */
   let starting: Promise<void> | undefined;
+  /** Hand-backs so far per job this instance does not have (see `runTask`). */
+  const unknownJobs = new Map<string, number>();
   /** The stop under way: a second `stop` joins it. */
   let stopping: Promise<void> | undefined;
 
@@ -754,6 +772,7 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
       // A second stop while one runs waits for that one (a caller closing its store afterwards
       // must not cut the final flush short).
       stopping ??= (async () => {
+        const calledAt = clock.now();
         if (starting) {
           // The start stops at its next step and the engine does not come up. A start hung on its
           // backend (a Store or scheduler that never answers) holds a stop no longer than `drainMs`;
@@ -763,7 +782,7 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
           await Promise.race([starting.catch(() => {}), clock.sleep(stopOptions.drainMs ?? o.drainMs, gaveUp.signal).catch(() => {})]);
           gaveUp.abort();
         }
-        return stopEngine(stopOptions);
+        return stopEngine(stopOptions, calledAt);
       })().finally(() => {
         stopping = undefined;
       });

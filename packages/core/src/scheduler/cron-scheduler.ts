@@ -65,8 +65,11 @@ export function createCronScheduler(options: CronSchedulerOptions = {}): Schedul
     // A start that finished after a stop (its catch-up read was slow) must not arm anything.
     if (!started) return;
     // From the occurrence that fired, not from now: with a jitter longer than the gap between two
-    // occurrences, now is already past the next one, which would be skipped.
-    const from = after ?? clock.now();
+    // occurrences, now is already past the next one, which would be skipped. But only while the
+    // timer fired about when it was due: after a stall (a suspended host, a blocked event loop)
+    // counting from the old occurrence would fire every missed one back to back.
+    const now = clock.now();
+    const from = after !== undefined && now - after < e.spec.jitterMs + e.cron.periodMs ? after : now;
     // Never before the last fired occurrence: a timer that fires a hair early must not re-fire it.
     const occurrence = e.cron.next(Math.max(from, e.last ?? Number.NEGATIVE_INFINITY));
     e.next = occurrence;

@@ -8,10 +8,13 @@ import type { Logger } from '../contracts/logger.js';
  */
 export function safeCallback<A extends unknown[]>(name: string, fn: ((...args: A) => unknown) | undefined, log: Logger): (...args: A) => void {
   return (...args) => {
+    const report = (err: unknown) => log.warn({ callback: name, err: errorMessage(err) }, 'a callback threw; ignored');
     try {
-      fn?.(...args);
+      const result = fn?.(...args);
+      // An async callback rejects rather than throws.
+      if (result && typeof (result as PromiseLike<unknown>).then === 'function') (result as PromiseLike<unknown>).then(undefined, report);
     } catch (err) {
-      log.warn({ callback: name, err: errorMessage(err) }, 'a callback threw; ignored');
+      report(err);
     }
   };
 }

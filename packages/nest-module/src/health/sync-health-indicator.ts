@@ -75,7 +75,10 @@ export class SyncHealthIndicator {
     const problems: string[] = [];
 
     // Both at once: the check takes at most the longer of the two timeouts.
-    const [storeProblem, answer] = await Promise.all([probe(this.options.store, limits.storeTimeoutMs), within(this.engine.status(), limits.statusTimeoutMs)]);
+    const [storeProblem, answer] = await Promise.all([
+      probe(this.options.store, limits.storeTimeoutMs),
+      within(Promise.resolve().then(() => this.engine.status()), limits.statusTimeoutMs),
+    ]);
     if (storeProblem) problems.push(`store unreachable: ${storeProblem}`);
 
     let status: EngineStatus;
@@ -115,7 +118,8 @@ export class SyncHealthIndicator {
 
 /** The store's cheapest read; returns what went wrong, or undefined when it answered in time. */
 async function probe(store: Store, timeoutMs: number): Promise<string | undefined> {
-  const answer = await within(store.readPaused(), timeoutMs);
+  // Called inside a promise: a store that throws at once (a closed pool) is down, not a crash.
+  const answer = await within(Promise.resolve().then(() => store.readPaused()), timeoutMs);
   return 'value' in answer ? undefined : answer.problem;
 }
 
