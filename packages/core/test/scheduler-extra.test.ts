@@ -205,4 +205,21 @@ describe('scheduler jitter and leadership through the store', () => {
     await scheduler.stop();
     expect(fired).toHaveLength(1);
   });
+
+  it('prev() never throws and always agrees with next(), around midnight and half-hour gaps', () => {
+    const cases: Array<[string, string, number]> = [
+      ['0 0 * * *', 'America/Santiago', Date.UTC(2026, 8, 5)],
+      ['0 2 * * *', 'Australia/Lord_Howe', Date.UTC(2026, 9, 2)],
+      ['15,45 2 * * *', 'Australia/Lord_Howe', Date.UTC(2026, 9, 2)],
+      ['30 1 * * *', 'America/New_York', Date.UTC(2026, 9, 31)],
+    ];
+    for (const [cron, zone, from] of cases) {
+      const c = parseCron(cron, zone);
+      for (let before = from; before < from + 4 * 86_400_000; before += 7 * MIN) {
+        const p = c.prev(before);
+        expect(p).toBeLessThan(before);
+        expect(c.next(p)).toBeGreaterThanOrEqual(before);
+      }
+    }
+  });
 });

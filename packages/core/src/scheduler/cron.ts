@@ -58,15 +58,19 @@ export function parseCron(expression: string, timezone = 'UTC'): CronSchedule {
     const gapped = gapOccurrence(expression, offsets, after, n);
     return gapped !== undefined && gapped < n ? gapped : n;
   };
-  // cron-parser's prev() skips an occurrence that a spring-forward gap moved (02:30 → 03:30), which
-  // next() keeps: walked forward with next() from there, so both name the same occurrences.
+  // Walked forward with next() from a point at least two periods back, not cron-parser's prev():
+  // that skips an occurrence a spring-forward gap moved (02:30 → 03:30), can answer later than
+  // `before` around a 30-minute gap, and throws ("loop limit exceeded") the day after a midnight
+  // gap. Gaps between occurrences never exceed the period plus a DST shift, so this takes a few
+  // steps, and prev() names exactly the occurrences next() does.
+  let period: number | undefined;
   const prev = (before: number) => {
-    let p = CronExpressionParser.parse(expression, { tz: timezone, currentDate: new Date(before) }).prev().getTime();
+    period ??= periodOf(expression);
+    let p = next(before - 2 * period - DST_SHIFT_MAX_MS);
     for (let n = next(p); n < before; n = next(p)) p = n;
     return p;
   };
 
-  let period: number | undefined;
   let shift: ((from: number, span: number) => number) | undefined;
   return {
     expression,
@@ -84,6 +88,8 @@ export function parseCron(expression: string, timezone = 'UTC'): CronSchedule {
   };
 }
 
+/** More than any zone's offset change (the largest, 2 h, were historical). */
+const DST_SHIFT_MAX_MS = 3 * 3_600_000;
 const UTC_ZONES = new Set(['UTC', 'Etc/UTC', 'GMT', 'Etc/GMT']);
 /** How far before `after` a gap may begin and still hold occurrences due after it (gaps last at most 2 h). */
 const GAP_LOOKBACK_MS = 3 * 3_600_000;
@@ -113,7 +119,9 @@ function gapOccurrence(expression: string, offsets: ZoneOffsets, after: number, 
   // The skipped wall-clock span, as UTC-based wall time: [change + before, change + later).
   const gapStart = change + before;
   const gapEnd = change + later;
-  const wall = CronExpressionParser.parse(expression, { tz: 'UTC', currentDate: new Date(gapStart - 1) });
+  // Wall times after `after` only (t - before > after), so a per-second cron does not walk the
+  // whole gap on every call.
+  const wall = CronExpressionParser.parse(expression, { tz: 'UTC', currentDate: new Date(Math.max(gapStart - 1, after + before)) });
   for (let t = wall.next().getTime(); t < gapEnd; t = wall.next().getTime()) {
     const at = t - before;
     if (at > after) return at;
