@@ -2,7 +2,7 @@ import { createMemoryStore } from '@tidesync/adapter-memory';
 import { describe, expect, it } from 'vitest';
 import { createCronScheduler, createSyncEngine, createVirtualClock } from '../src/index.js';
 import { parseCron } from '../src/scheduler/cron.js';
-import { HOUR, MIN, keysPlan, recordingSource } from './helpers.js';
+import { HOUR, MIN, SEC, keysPlan, recordingSource } from './helpers.js';
 
 describe('scheduler jitter and leadership through the store', () => {
   it('fires each occurrence late by up to jitterMs, never early, and keeps the occurrence time', async () => {
@@ -221,5 +221,35 @@ describe('scheduler jitter and leadership through the store', () => {
         expect(c.next(p)).toBeGreaterThanOrEqual(before);
       }
     }
+  });
+
+  it('after stop, neither a buffered tick nor a catch-up whose read outlived the stop fires', async () => {
+    const clock = createVirtualClock({ start: Date.UTC(2026, 10, 28) });
+    const scheduler = createCronScheduler({ clock });
+    const ran: number[] = [];
+    scheduler.add({ id: 'j', cron: '* * * * *', timezone: 'UTC', overlap: 'bufferOne', jitterMs: 0, catchUp: false }, async (t) => {
+      ran.push(t.scheduledAt);
+      await clock.sleep(100 * SEC);
+    });
+    await scheduler.start();
+    await clock.advance(2 * MIN + 1); // 00:01 runs, 00:02 is buffered
+    await scheduler.stop();
+    await clock.advance(5 * MIN);
+    expect(ran).toEqual([Date.UTC(2026, 10, 28, 0, 1)]);
+
+    let answer!: () => void;
+    const late = createCronScheduler({
+      clock,
+      persistence: { readLastTick: () => new Promise((resolve) => (answer = () => resolve(clock.now() - 60 * MIN))), writeLastTick: async () => {} },
+    });
+    const fired: boolean[] = [];
+    late.add({ id: 'k', cron: '*/15 * * * *', timezone: 'UTC', overlap: 'skip', jitterMs: 0, catchUp: true }, async (t) => void fired.push(t.catchUp));
+    const starting = late.start();
+    await clock.flush();
+    await late.stop();
+    answer();
+    await starting;
+    await clock.advance(MIN);
+    expect(fired).toEqual([]);
   });
 });

@@ -85,6 +85,8 @@ export function createCronScheduler(options: CronSchedulerOptions = {}): Schedul
 
   const fire = async (e: Entry, at: { scheduledAt: number; catchUp: boolean; manual: boolean }) => {
     const tick: Tick = { schedule: e.spec.id, firedAt: clock.now(), ...at };
+    // A stopped scheduler fires nothing of its own (a catch-up whose read outlived the stop).
+    if (!at.manual && !started) return;
     if (o.isLeader) {
       let leads = false;
       try {
@@ -93,6 +95,7 @@ export function createCronScheduler(options: CronSchedulerOptions = {}): Schedul
         log.warn({ schedule: e.spec.id, err: errorMessage(err) }, 'leadership check failed; not firing');
       }
       if (!leads) return void onSkip(tick, 'not-leader');
+      if (!at.manual && !started) return;
     }
     if (!at.manual) e.last = Math.max(e.last ?? 0, at.scheduledAt);
     if (e.running) {
@@ -186,6 +189,8 @@ export function createCronScheduler(options: CronSchedulerOptions = {}): Schedul
     async stop() {
       started = false;
       generations++;
+      // A tick buffered behind a running one is dropped: it would plan after the stop.
+      for (const e of entries.values()) e.pending = undefined;
       for (const e of entries.values()) {
         e.timer?.cancel();
         e.timer = undefined;
