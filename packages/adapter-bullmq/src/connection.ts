@@ -143,7 +143,7 @@ interface Closable {
  * Closes queues and workers newest first, gracefully while the server answers; past `timeoutMs`
  * the ones left are disconnected (sockets dropped), so waiting commands fail instead of hanging.
  */
-async function closeAll(owned: Closable[], timeoutMs: number): Promise<void> {
+async function closeAll(owned: Closable[], timeoutMs: number, drop: () => void = () => {}): Promise<void> {
   const left = new Set(owned.splice(0).reverse());
   const graceful = (async () => {
     for (const o of left) {
@@ -152,6 +152,8 @@ async function closeAll(owned: Closable[], timeoutMs: number): Promise<void> {
     }
   })();
   if (timeoutMs > 0 && (await settlesWithin(graceful, timeoutMs))) return;
+  // Connections must stop reconnecting too, or the process never exits: see `connectRedis`.
+  drop();
   // BullMQ's disconnect waits for a connection that never came up: bounded as well.
   await settlesWithin(Promise.all([...left].map((o) => o.disconnect().catch(() => {}))), 1_000);
 }
@@ -198,8 +200,14 @@ function connectionErrors(logger: Logger | undefined, label: string): (source: s
 }
 
 function connectRedis(target: string | RedisOptions, prefix: string, logger: Logger | undefined, closeTimeoutMs: number): Backend {
-  const options: RedisOptions =
-    typeof target === 'string' ? { ...parseRedisUrl(target), maxRetriesPerRequest: null } : { ...target, maxRetriesPerRequest: null };
+  const given: RedisOptions = typeof target === 'string' ? parseRedisUrl(target) : target;
+  // Every connection (BullMQ's, their duplicates, ours) reconnects through this: once a close has
+  // given up on the server, the next attempt ends the connection instead (its waiting commands
+  // fail), so nothing keeps reconnecting — and the process alive — after close().
+  let dropped = false;
+  const retry = given.retryStrategy ?? ((times: number) => Math.max(Math.min(Math.exp(times), 20_000), 1_000));
+  const options: RedisOptions = { ...given, maxRetriesPerRequest: null, retryStrategy: (times) => (dropped ? null : retry(times)) };
+  const drop = () => void (dropped = true);
   let client: Redis | undefined;
   const owned: Closable[] = [];
   const label = typeof target === 'string' ? redactUrl(target) : `redis://${target.host ?? '127.0.0.1'}:${target.port ?? 6379}`;
@@ -231,7 +239,7 @@ function connectRedis(target: string | RedisOptions, prefix: string, logger: Log
       throw new SyncError('CONFIG_INVALID', 'this BullMQ connection is Redis, not PostgreSQL');
     },
     async close({ timeoutMs = closeTimeoutMs } = {}) {
-      await closeAll(owned, timeoutMs);
+      await closeAll(owned, timeoutMs, drop);
       const c = client;
       client = undefined;
       // QUIT waits for a connection that may never come back; then the socket is just dropped.

@@ -85,6 +85,9 @@ describe('closing while the server is away', () => {
     const adapter = createBullMQAdapter<{ n: number }>({ connection: { redis: redis.url }, name: 'away', logger, closeTimeoutMs: 1_000 });
     await adapter.queue.offer([{ key: 'k1', scope: 'k1', job: 'j', payload: { n: 1 }, priority: 0, deadline: Date.now() + 60_000, attempt: 1, notBefore: 0, enqueuedAt: Date.now() }]);
     expect(await adapter.queue.take(1, Date.now())).toHaveLength(1);
+    const ticks = adapter.scheduler();
+    ticks.add({ id: 'each-second', cron: '* * * * * *', timezone: 'UTC', overlap: 'skip', jitterMs: 0, catchUp: false }, async () => {});
+    await ticks.start();
     redis.stop();
     await new Promise((r) => setTimeout(r, 200));
     const started = Date.now();
