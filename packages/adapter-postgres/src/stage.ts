@@ -23,7 +23,7 @@
  * (`KeyCheck`), never with a concatenated identity string per row.
  */
 import { SyncError, errorMessage, type ScopeWrite } from '@tidesync/core';
-import { fitText } from './column-types.js';
+import { fitText, normalType } from './column-types.js';
 import { BINARY_HEADER, BINARY_TRAILER } from './copy-binary.js';
 import { CopyBuffer } from './copy-buffer.js';
 import { encodeValue, numberText } from './encode.js';
@@ -176,8 +176,8 @@ export function arrayColumns(t: StagedTable): (string | null)[][] {
 function scopeTexts(plan: TablePlan, values: Record<string, unknown>, scope: string): string[] {
   return plan.scopeCols.map((c) => {
     // '014' and 14 are one stored scope: one identity for the batch check and one lock.
-    const integer = canonicalInteger(values[c.name], c);
-    if (integer !== undefined) return integer;
+    const canonical = canonicalInteger(values[c.name], c) ?? canonicalScopeText(values[c.name], c);
+    if (canonical !== undefined) return canonical;
     let text: string | null;
     try {
       text = encodeValue(values[c.name], c.kind);
@@ -270,6 +270,24 @@ function arrayRows(plan: TablePlan, part: StagedScope, columns: (string | null)[
  */
 function canonicalInteger(value: unknown, c: ColumnPlan): string | undefined {
   return c.integer && typeof value === 'string' && CANONICAL_INTEGER_NOT.test(value) && INTEGER_TEXT.test(value) ? BigInt(value.trim()).toString() : undefined;
+}
+
+const BOOLEAN_TEXT: Record<string, string> = { t: 'true', true: 'true', y: 'true', yes: 'true', on: 'true', '1': 'true', f: 'false', false: 'false', n: 'false', no: 'false', off: 'false', '0': 'false' };
+
+/**
+ * A scope value in the form the database stores it, for types where two spellings name one value
+ * and the scope is given in another: a uuid in capitals or braces, a boolean as 't' or 'yes', a
+ * `Date` in a date column (stored as its UTC date). Undefined where the text as given is used.
+ */
+function canonicalScopeText(value: unknown, c: ColumnPlan): string | undefined {
+  const type = normalType(c.type);
+  if (type === 'uuid' && typeof value === 'string') {
+    const hex = value.trim().replace(/^\{(.*)\}$/, '$1').replaceAll('-', '').toLowerCase();
+    return /^[0-9a-f]{32}$/.test(hex) ? `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}` : undefined;
+  }
+  if ((type === 'boolean' || type === 'bool') && typeof value === 'string') return BOOLEAN_TEXT[value.trim().toLowerCase()];
+  if (type === 'date' && value instanceof Date && !Number.isNaN(value.getTime())) return value.toISOString().slice(0, 10);
+  return undefined;
 }
 
 function keyText(row: Row, c: ColumnPlan): string {

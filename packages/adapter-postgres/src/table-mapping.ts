@@ -120,7 +120,9 @@ export const tableMappingSchema = z
       const type = typeof spec === 'string' ? spec : spec.type;
       if (!isTypeName(type)) issue(['columns', col], `"${type}" is not a PostgreSQL type name (a type only: constraints such as NOT NULL belong in the table's own DDL)`);
       // `json` has no equality operator, so unchanged rows could not be recognised.
-      else if (type.trim().toLowerCase() === 'json') issue(['columns', col], 'use jsonb instead of json (json cannot be compared, so unchanged rows would be rewritten)');
+      else if (/^json(\s*\[\d*\])*$/.test(type.trim().toLowerCase())) {
+        issue(['columns', col], `use ${type.trim().toLowerCase().replace('json', 'jsonb')} instead of ${type.trim()} (json cannot be compared, so unchanged rows would be rewritten)`);
+      }
     }
     const scope = table.scope ?? [DEFAULT_SCOPE_COLUMN];
     const seen = new Set<string>();

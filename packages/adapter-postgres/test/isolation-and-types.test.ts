@@ -100,6 +100,41 @@ describe('one stored scope spelled two ways', () => {
   });
 });
 
+describe('scope values spelled as the database would not store them', () => {
+  it('a uuid in capitals or braces, a boolean as yes, a Date in a date column: one scope each with its stored form', async () => {
+    const db = await sharedPGlite();
+    const schema = randomSchema();
+    const table: TableMapping = { name: 'x', columns: { u: 'uuid', b: 'boolean', d: 'date', id: 'integer' }, key: ['id'], scope: ['u', 'b', 'd'] };
+    const id = '0f8fad5b-d9cb-469f-a165-70867728950e';
+    const values: Record<string, Record<string, unknown>> = {
+      plain: { u: id, b: 'true', d: '2026-11-28' },
+      other: { u: `{${id.toUpperCase()}}`, b: 'yes', d: new Date(Date.UTC(2026, 10, 28)) },
+    };
+    const store = createPostgresStore<{ id: number }[]>({ client: db, schema, autoMigrate: true, tables: [table], scopeValues: (scope) => values[scope]! });
+    try {
+      await store.write({ scopes: [{ key: 'k1', scope: 'plain', job: 'j', data: [{ id: 1 }], fetchedAt: 1 }] });
+      const both = store.write({
+        scopes: [
+          { key: 'k1', scope: 'plain', job: 'j', data: [{ id: 1 }], fetchedAt: 2 },
+          { key: 'k2', scope: 'other', job: 'j', data: [{ id: 2 }], fetchedAt: 2 },
+        ],
+      });
+      await expect(both).rejects.toMatchObject({ code: 'STORE_CONFLICT' });
+      // Alone, the other spelling replaces the same stored scope.
+      expect(await store.write({ scopes: [{ key: 'k2', scope: 'other', job: 'j', data: [{ id: 2 }], fetchedAt: 3 }] })).toMatchObject({ inserted: 1, deleted: 1 });
+    } finally {
+      await store.close();
+      await db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    }
+  });
+
+  it('json and json[] columns are refused (json has no equality): use jsonb', () => {
+    expect(() => createPostgresStore({ client: 'postgres://x', tables: [{ name: 't', columns: { id: 'text', a: 'json', b: 'json[]' }, key: ['id'] }] })).toThrow(
+      /columns\.a: use jsonb instead of json[\s\S]*columns\.b: use jsonb\[\] instead of json\[\]/,
+    );
+  });
+});
+
 describe('two stores on one session', () => {
   it('mappings with the same columns but different keys do not share a staging primary key', async () => {
     const db = await sharedPGlite();
