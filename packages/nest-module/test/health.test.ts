@@ -83,6 +83,17 @@ describe('SyncHealthIndicator', () => {
     expect(hung.tidesync).toMatchObject({ status: 'down', problems: ['store unreachable: no answer within 50 ms'] });
   });
 
+  it('checks during a hung status share one read instead of queueing one each', async () => {
+    const { indicator, engine } = await setup({ health: { statusTimeoutMs: 20 } });
+    let reads = 0;
+    engine.status = () => {
+      reads++;
+      return new Promise(() => {});
+    };
+    for (let i = 0; i < 5; i++) expect((await indicator.isHealthy()).tidesync.status).toBe('down');
+    expect(reads).toBe(1);
+  });
+
   it('is down, not thrown, when the store throws at once (a closed pool)', async () => {
     const { indicator, store } = await setup();
     store.readPaused = () => {

@@ -87,10 +87,18 @@ export class SyncController {
     return { triggered: body.job ?? 'all' };
   }
 
+  /** The status read under way: requests that come while it waits share it (see `answered`). */
+  private statusRead: ReturnType<SyncEngine['status']> | undefined;
+
   @Get('status')
   @ApiOperation({ summary: 'Per cadence: ticks, queue, outcomes, budget and freshness' })
   async status() {
-    const s = await answered(this.engine.status(), `${NO_ANSWER}; retry shortly`);
+    // One read at a time: a request that gave up after 5 s leaves its read waiting for the queue,
+    // and each poll during an outage would otherwise queue one more.
+    this.statusRead ??= this.engine.status().finally(() => {
+      this.statusRead = undefined;
+    });
+    const s = await answered(this.statusRead, `${NO_ANSWER}; retry shortly`);
     const perJob = this.runtime.requestsInWindow();
     return {
       state: s.state,

@@ -46,6 +46,23 @@ export class SyncHealthIndicator {
     });
   }
 
+  /** The status read under way: checks that come while it waits share it. */
+  private statusRead: Promise<EngineStatus> | undefined;
+
+  /**
+   * One status read at a time. A check gives up on a read after `statusTimeoutMs`, but the read
+   * goes on (a shared queue's commands wait for its server); without sharing, every probe during
+   * an outage would queue one more set of commands.
+   */
+  private sharedStatus(): Promise<EngineStatus> {
+    this.statusRead ??= Promise.resolve()
+      .then(() => this.engine.status())
+      .finally(() => {
+        this.statusRead = undefined;
+      });
+    return this.statusRead;
+  }
+
   private forgetBefore(at: number): void {
     let drop = 0;
     while (drop < this.lateAt.length && this.lateAt[drop]! < at) drop++;
@@ -77,7 +94,7 @@ export class SyncHealthIndicator {
     // Both at once: the check takes at most the longer of the two timeouts.
     const [storeProblem, answer] = await Promise.all([
       probe(this.options.store, limits.storeTimeoutMs),
-      within(Promise.resolve().then(() => this.engine.status()), limits.statusTimeoutMs),
+      within(this.sharedStatus(), limits.statusTimeoutMs),
     ]);
     if (storeProblem) problems.push(`store unreachable: ${storeProblem}`);
 
