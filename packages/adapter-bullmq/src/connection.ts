@@ -195,7 +195,7 @@ function connectionErrors(logger: Logger | undefined, label: string): (source: s
     seen.delete(message);
     seen.set(message, { at: now, repeated: 0 });
     if (seen.size > REMEMBERED_ERRORS) seen.delete(seen.keys().next().value!);
-    log.warn({ backend: label, source, err: message, ...(last ? { repeatedSinceLastReport: last.repeated } : {}) }, 'BullMQ backend connection error; commands wait for it to come back');
+    log.warn({ backend: label, source, err: message, ...(last ? { repeatedSinceLastReport: last.repeated } : {}) }, 'BullMQ backend error (a connection that is away is retried: its commands wait for it)');
   };
 }
 
