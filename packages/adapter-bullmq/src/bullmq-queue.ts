@@ -312,8 +312,12 @@ export function createBullMQQueue<P = unknown>(backend: Backend, options: BullMQ
           if (state === 'completed' || state === 'failed' || state === 'unknown') {
             // Finished after this offer was planned: the planner read the key's state before the
             // fetch was written, so its decision is stale and the key has just been refreshed.
-            if ((existing.job.finishedOn ?? 0) >= entry.task.enqueuedAt) return setAll('inflight');
-            await existing.job.remove().catch(() => {});
+            // The record `find` read may predate the finish (acked between the two reads, the
+            // usual case for a key in flight at the tick): its finish time is read afresh.
+            const current = state === 'unknown' ? undefined : await existing.q.getJob(existing.job.id!);
+            if ((current?.finishedOn ?? 0) >= entry.task.enqueuedAt) return setAll('inflight');
+            // Gone already: removing by id could take another instance's new copy with it.
+            if (current) await current.remove().catch(() => {});
             fresh.push({ q: paused.has(entry.task.job) ? parked : main, task: entry.task });
             return setAll('added');
           }

@@ -65,6 +65,39 @@ for (const kind of backendKinds) {
       for (const q of [a!, b!]) await q.close();
     });
 
+    it('drops an offer planned before the key finished even when it finishes while the offer looks the key up', async () => {
+      ns = testNamespace(kind);
+      const name = uniqueName('q');
+      const a = createBullMQQueue<{ n: number }>(ns.connect(), { name });
+      // Instance b's lookups of k land just before a's ack: b reads the job while it is active,
+      // and a finishes it before b asks for its state.
+      const backend = ns.connect();
+      const newQueue = backend.newQueue.bind(backend);
+      let acked = false;
+      backend.newQueue = (queueName, options) => {
+        const q = newQueue(queueName, options);
+        if (queueName !== name) return q;
+        const getJob = q.getJob.bind(q);
+        q.getJob = async (id) => {
+          const job = await getJob(id);
+          if (!acked && job && (await job.getState()) === 'active') {
+            acked = true;
+            await a.ack(['k']);
+          }
+          return job;
+        };
+        return q;
+      };
+      const b = createBullMQQueue<{ n: number }>(backend, { name });
+      await a.offer([task('k')]);
+      const plannedWhileInFlight = Date.now();
+      expect((await a.take(1, Date.now())).map((t) => t.key)).toEqual(['k']);
+      expect(await b.offer([task('k', { enqueuedAt: plannedWhileInFlight })])).toEqual(['inflight']);
+      expect(acked).toBe(true);
+      expect(await b.size()).toBe(0);
+      for (const q of [a, b]) await q.close();
+    });
+
     it('gives a task held by an instance that died to another one once its lock lapses', async () => {
       ns = testNamespace(kind);
       const name = uniqueName('q');
