@@ -211,6 +211,43 @@ describe('review round 2', () => {
     await engine.stop();
   });
 
+  it('a dispatch loop a stop gave up on, when its hung call finally fails, leaves the pause to interrupt the loop started after it', async () => {
+    const queue = createMemoryQueue<{ n: number }>();
+    const clock = createVirtualClock({ start: Date.UTC(2026, 10, 28) });
+    const limiter = createSlidingWindowLimiter({ limit: 1, windowMs: HOUR, safetyMarginMs: 0, clock });
+    // The signal of every acquire, so the test can see whether a pause reaches the waiting one.
+    const signals: AbortSignal[] = [];
+    const acquire = limiter.acquire.bind(limiter);
+    limiter.acquire = (cost, signal) => {
+      signals.push(signal!);
+      return acquire(cost, signal);
+    };
+    const { engine } = setup({ clock, queue, rateLimit: limiter, stopTimeoutMs: SEC, drainMs: 0, jobs: [{ name: 'j', schedule: '0 0 1 1 *', plan: keysPlan('k', 3) }] });
+    await engine.start();
+    // The first take hangs (its backend away) and later fails with an abort, as a client torn
+    // down under it does.
+    const take = queue.take.bind(queue);
+    let failHungTake!: () => void;
+    queue.take = () => new Promise((_, reject) => (failHungTake = () => reject(Object.assign(new Error('aborted'), { name: 'AbortError' }))));
+    await engine.trigger('j');
+    await clock.advance(10);
+    expect(failHungTake).toBeTypeOf('function');
+    const stopping = engine.stop();
+    await clock.advance(2 * SEC);
+    await stopping;
+    queue.take = take;
+    await engine.start();
+    await clock.advance(10);
+    // The new loop took k:0 with the only grant of the hour and now waits for the next one.
+    const waiting = signals[signals.length - 1]!;
+    expect(waiting.aborted).toBe(false);
+    failHungTake();
+    await clock.advance(10);
+    await engine.pause();
+    expect(waiting.aborted).toBe(true);
+    await engine.stop({ drainMs: 0 });
+  });
+
   it('a stop during a start that hangs returns within drainMs + stopTimeoutMs of the call', async () => {
     const scheduler = createCronScheduler();
     const never = () => new Promise<never>(() => {});

@@ -45,9 +45,10 @@ export const keysPlan =
     Array.from({ length: count }, (_, i) => ({ key: `${prefix}:${i}`, payload: { n: i } }));
 
 export function setup(
-  opts: Partial<SyncEngineOptions<{ n: number }, unknown>> & { start?: number; behaviour?: Behaviour } = {},
+  opts: Partial<Omit<SyncEngineOptions<{ n: number }, unknown>, 'clock'>> & { start?: number; behaviour?: Behaviour; clock?: VirtualClock } = {},
 ) {
-  const clock = createVirtualClock({ start: opts.start ?? Date.UTC(2026, 10, 28, 0, 0, 0) });
+  // A clock of the test's own, for parts (a limiter, say) it builds before the engine.
+  const clock = opts.clock ?? createVirtualClock({ start: opts.start ?? Date.UTC(2026, 10, 28, 0, 0, 0) });
   const { arrivals, source } = recordingSource(clock, opts.behaviour);
   const store = createMemoryStore();
   const { start: _s, behaviour: _b, ...rest } = opts;

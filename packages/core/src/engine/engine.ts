@@ -415,7 +415,8 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
         for (const task of taken) void pool.add(() => runTask(task, abortsBefore));
       } catch (err) {
         if (isAbortError(err)) {
-          acquireAbort = new AbortController();
+          // A loop a stop gave up on ends here: the controller is the loop started after it's now.
+          if (!mine.aborted) acquireAbort = new AbortController();
           continue;
         }
         reportError('dispatch', err);
