@@ -24,7 +24,7 @@ import { createRequire } from 'node:module';
 import { createPostgresBackend, Queue, Worker, type QueueOptions, type WorkerOptions } from 'bullmq';
 import type { Redis, RedisOptions } from 'ioredis';
 import type pg from 'pg';
-import { SyncConfigError, SyncError, errorMessage, safeLogger, type ConfigIssue, type Logger } from '@tidesync/core';
+import { SyncConfigError, SyncError, errorMessage, redactConnectionString, safeLogger, type ConfigIssue, type Logger } from '@tidesync/core';
 
 // ioredis and pg are optional peers: a Redis deployment need not install pg, nor the other way
 // round. Both are CommonJS, so they load on first use without making `connect` async.
@@ -76,9 +76,6 @@ export interface Backend {
 }
 
 const NAMESPACE = /^[a-z_][a-z0-9_]{0,47}$/;
-
-// Up to the last '@': a password may hold an unencoded '@' of its own.
-export const redactUrl = (url: string): string => url.replace(/(\/\/[^:/@]*:).*@/, '$1***@');
 
 const SHAPE = 'expected { redis: url | options } or { postgres: url | options }';
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -185,7 +182,7 @@ function connectionErrors(logger: Logger | undefined, label: string): (source: s
   const log = safeLogger(logger);
   const seen = new Map<string, { at: number; repeated: number }>();
   return (source) => (err) => {
-    const message = redactUrl(errorMessage(err));
+    const message = redactConnectionString(errorMessage(err));
     const now = Date.now();
     const last = seen.get(message);
     if (last && now - last.at < CONNECTION_ERROR_REPORT_MS) {
@@ -210,7 +207,7 @@ function connectRedis(target: string | RedisOptions, prefix: string, logger: Log
   const drop = () => void (dropped = true);
   let client: Redis | undefined;
   const owned: Closable[] = [];
-  const label = typeof target === 'string' ? redactUrl(target) : `redis://${target.host ?? '127.0.0.1'}:${target.port ?? 6379}`;
+  const label = typeof target === 'string' ? redactConnectionString(target) : `redis://${target.host ?? '127.0.0.1'}:${target.port ?? 6379}`;
   const reportFrom = connectionErrors(logger, label);
   return {
     kind: 'redis',
@@ -253,22 +250,22 @@ function parseRedisUrl(url: string): RedisOptions {
   try {
     parsed = new URL(url);
   } catch {
-    // Not echoed: text that is no URL may hold a password where `redactUrl` cannot see it.
+    // Not echoed: text that is no URL may hold a password where `redactConnectionString` cannot see it.
     throw new SyncError('CONFIG_INVALID', 'redis connection is not a URL (expected redis://[user:password@]host[:port][/db])');
   }
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
-    throw new SyncError('CONFIG_INVALID', `redis connection "${redactUrl(url)}" must start with redis:// or rediss://`);
+    throw new SyncError('CONFIG_INVALID', `redis connection "${redactConnectionString(url)}" must start with redis:// or rediss://`);
   }
   // `/2` selects database 2; anything else there is a mistake, not database 0.
   const dbText = parsed.pathname.length > 1 ? parsed.pathname.slice(1) : '0';
-  if (!/^\d+$/.test(dbText)) throw new SyncError('CONFIG_INVALID', `redis connection "${redactUrl(url)}": the path must be a database number, like /0`);
+  if (!/^\d+$/.test(dbText)) throw new SyncError('CONFIG_INVALID', `redis connection "${redactConnectionString(url)}": the path must be a database number, like /0`);
   let username: string;
   let password: string;
   try {
     username = decodeURIComponent(parsed.username);
     password = decodeURIComponent(parsed.password);
   } catch {
-    throw new SyncError('CONFIG_INVALID', `redis connection "${redactUrl(url)}": the user or password holds a malformed %-escape`);
+    throw new SyncError('CONFIG_INVALID', `redis connection "${redactConnectionString(url)}": the user or password holds a malformed %-escape`);
   }
   return {
     host: parsed.hostname || '127.0.0.1',
@@ -284,7 +281,7 @@ function connectPostgres(target: string | pg.PoolConfig, schema: string, logger:
   const poolConfig: pg.PoolConfig = typeof target === 'string' ? { connectionString: target } : target;
   let pool: pg.Pool | undefined;
   const owned: Closable[] = [];
-  const label = typeof target === 'string' ? redactUrl(target) : `postgres://${target.host ?? 'localhost'}:${target.port ?? 5432}/${target.database ?? ''}`;
+  const label = typeof target === 'string' ? redactConnectionString(target) : `postgres://${target.host ?? 'localhost'}:${target.port ?? 5432}/${target.database ?? ''}`;
   // BullMQ builds its own pool per queue/worker from this config, pins its search_path to the
   // schema and runs its migrations (serialised by its own advisory lock).
   const bullConnection = { ...poolConfig, schema, migrate: true };

@@ -76,6 +76,10 @@ describe('adapter-bullmq options', () => {
     expect(() => connect({ redis: 'http://user:p@ss@w0rd@cache.internal:6380' })).toThrow(/^(?![\s\S]*w0rd)[\s\S]*user:\*\*\*@cache\.internal/);
     const postgres = connect({ postgres: 'postgres://app:s3cret-pw@db.internal:5432/inv' });
     expect(postgres.describe()).not.toContain('s3cret-pw');
+    // node-postgres also reads a password from the query string.
+    const inQuery = connect({ postgres: 'postgres://app@db.internal:5432/inv?sslmode=disable&password=s3cret-pw' });
+    expect(inQuery.describe()).toMatch(/^(?![\s\S]*s3cret)postgres:\/\/app@db\.internal:5432\/inv\?sslmode=disable&password=\*\*\*/);
+    await inQuery.close();
     expect(() => connect({ redis: 'redis://user:s3cret-pw@' })).toThrow(/^(?![\s\S]*s3cret)[\s\S]*not a URL/);
     await redis.close();
     await postgres.close();

@@ -23,7 +23,7 @@
 import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { SyncError } from '@tidesync/core';
+import { redactConnectionString, SyncError } from '@tidesync/core';
 
 /** The least a client must offer. */
 export interface Queryable {
@@ -100,14 +100,8 @@ const isPool = (c: Queryable): c is PgPool =>
 
 const rowsOf = <R>(result: unknown): Rows<R> => ({ rows: ((result as { rows?: R[] }).rows ?? []) as R[] });
 
-/** `postgres://user:secret@host/db` → `postgres://user:***@host/db`; also `password=…` key/value strings. */
-export function redactConnectionString(text: string): string {
-  return text
-    // Up to the line's last '@': a password may hold an unencoded '@' of its own, or a space
-    // (which node-postgres accepts). Hiding too much of a line beats showing part of a password.
-    .replace(/(\w+:\/\/[^:/?#@\s]*:).*@/g, '$1***@')
-    .replace(/(password\s*=\s*)('[^']*'|\S+)/gi, '$1***');
-}
+// Kept here for its importers: the one redaction rule lives in core.
+export { redactConnectionString };
 
 export function createDatabase(client: Queryable | string, onPoolError: (err: Error) => void): Database {
   if (typeof client === 'string') return ownedPool(client, onPoolError);

@@ -3,6 +3,7 @@ export type { Clock, TimerHandle } from './contracts/clock.js';
 export type { Logger, LogFn } from './contracts/logger.js';
 export { noopLogger, safeLogger } from './contracts/logger.js';
 export { safeCallback } from './util/safe-callback.js';
+export { redactConnectionString } from './util/redact.js';
 export type { TaskSpec, QueuedTask } from './contracts/task.js';
 export type { Queue, OfferResult, QueueSignal } from './contracts/queue.js';
 export type { RateLimiter, RateLimiterUsage } from './contracts/rate-limiter.js';
