@@ -6,8 +6,13 @@
 import type { ConfigIssue } from '@tidesync/core';
 import { z } from 'zod';
 
+// What the tables can hold is checked here, where the error names the field: PostgreSQL would
+// refuse it too, but only after the fetch, and only with the key's attempts (see StoreRejectedError).
+const INT4_MAX = 2_147_483_647;
 const money = z.number().finite().nonnegative();
-const count = z.number().int().nonnegative();
+const count = z.number().int().nonnegative().max(INT4_MAX);
+/** PostgreSQL text cannot hold a NUL character. */
+const text = (max: number) => z.string().max(max).regex(/^[^\u0000]*$/, 'must not contain a NUL character');
 const maybe = <T extends z.ZodType>(schema: T) => schema.nullish().transform((v) => v ?? undefined);
 
 export const partnerPrice = z.object({
@@ -18,9 +23,9 @@ export const partnerPrice = z.object({
 });
 
 export const partnerPax = z.object({
-  type: z.string().min(1).max(100),
-  name: maybe(z.string().max(200)),
-  description: maybe(z.string().max(500)),
+  type: text(100).min(1),
+  name: maybe(text(200)),
+  description: maybe(text(500)),
   min: maybe(count),
   max: maybe(count),
   remaining: count,
@@ -35,10 +40,10 @@ export const partnerSlot = z.object({
   startDate: z.string().regex(isoDate, 'expected YYYY-MM-DD'),
   startTime: time,
   endTime: time,
-  providerSlotId: z.string().min(1).max(200),
+  providerSlotId: text(200).min(1),
   remaining: count,
   currencyCode: z.string().regex(/^[A-Z]{3}$/, 'expected an ISO 4217 currency code'),
-  variantId: z.number().int(),
+  variantId: z.number().int().min(-INT4_MAX - 1).max(INT4_MAX),
   paxAvailability: z.array(partnerPax).min(1),
 });
 

@@ -21,6 +21,22 @@ describe('the partner payload schema', () => {
     ]);
   });
 
+  it('rejects, naming each field, values the tables cannot hold: integers past 2^31 - 1 and text with a NUL', () => {
+    const slots = valid();
+    slots[0]!.remaining = 3_000_000_000;
+    slots[0]!.variantId = -3_000_000_000;
+    slots[1]!.paxAvailability[0]!.remaining = 2 ** 31;
+    slots[1]!.paxAvailability[0]!.name = 'Adult\u0000';
+    slots[2]!.providerSlotId = '\u0000';
+    const result = partnerSlots.safeParse(slots);
+    expect(result.success).toBe(false);
+    expect(result.error!.issues.map((i) => i.path.join('.')).sort()).toEqual(['0.remaining', '0.variantId', '1.paxAvailability.0.name', '1.paxAvailability.0.remaining', '2.providerSlotId']);
+    const edge = valid();
+    edge[0]!.remaining = 2 ** 31 - 1;
+    edge[0]!.variantId = -(2 ** 31);
+    expect(partnerSlots.safeParse(edge).success).toBe(true);
+  });
+
   it('accepts isPrimary false or null on the other passenger types', () => {
     const slots = valid().map((s) => ({ ...s, paxAvailability: s.paxAvailability.map((p, j) => ({ ...p, isPrimary: j === 0 ? true : j === 1 ? false : null })) }));
     expect(partnerSlots.safeParse(slots).success).toBe(true);

@@ -1,7 +1,9 @@
 import {
+  StoreRejectedError,
   SyncError,
   emptyWriteResult,
   errorMessage,
+  isStoreRejection,
   parseOptions,
   stableStringify,
   type DeadLetter,
@@ -41,14 +43,14 @@ interface StoredRow {
 }
 
 const defaultRows = (data: unknown, scope: string): Row[] => {
-  if (!Array.isArray(data)) throw new SyncError('STORE_FAILED', `scope ${scope}: data must be an array of rows`);
+  if (!Array.isArray(data)) throw new StoreRejectedError(`scope ${scope}: data must be an array of rows`);
   return data as Row[];
 };
 
 const defaultRowKey = (row: Row): string => {
   const id = row.id;
   if (typeof id !== 'string' && typeof id !== 'number') {
-    throw new SyncError('STORE_FAILED', 'row has no string or number `id`; pass `rowKey`');
+    throw new StoreRejectedError('row has no string or number `id`; pass `rowKey`');
   }
   return String(id);
 };
@@ -85,12 +87,18 @@ export function createMemoryStore<D = unknown>(options: MemoryStoreOptions<D> = 
         try {
           rows = toRows(scope.data, scope.scope);
         } catch (err) {
-          throw new SyncError('STORE_FAILED', `scope ${scope.scope}: rows() failed: ${errorMessage(err)}`, { cause: err });
+          // The mapping could not make rows of this scope's data: the data's fault, not the store's.
+          throw isStoreRejection(err) ? err : new StoreRejectedError(`scope ${scope.scope}: rows() failed: ${errorMessage(err)}`, { cause: err });
         }
         // As the Postgres store: a mapping that gives no array is refused, and nothing is written.
-        if (!Array.isArray(rows)) throw new SyncError('STORE_FAILED', `scope ${scope.scope}: data must be an array of rows`);
+        if (!Array.isArray(rows)) throw new StoreRejectedError(`scope ${scope.scope}: data must be an array of rows`);
         for (const row of rows) {
-          const id = rowKey(row);
+          let id: string;
+          try {
+            id = rowKey(row);
+          } catch (err) {
+            throw isStoreRejection(err) ? err : new StoreRejectedError(`scope ${scope.scope}: rowKey() failed: ${errorMessage(err)}`, { cause: err });
+          }
           if (next.has(id)) {
             throw new SyncError('STORE_CONFLICT', `scope ${scope.scope}: two rows with identity "${id}"`);
           }

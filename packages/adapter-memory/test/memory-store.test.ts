@@ -32,11 +32,11 @@ describe('createMemoryStore', () => {
     expect(store.scopes().size).toBe(0);
   });
 
-  it('a rows() that throws or gives no array is a SyncError, and changes nothing', async () => {
+  it('a rows() that throws or gives no array is a rejection of the data (STORE_REJECTED), and changes nothing', async () => {
     const throwing = createMemoryStore({ rows: () => { throw new Error('mapping bug'); } });
-    await expect(throwing.write({ scopes: [{ key: 'k', scope: 's', job: 'j', data: [], fetchedAt: 1 }] })).rejects.toMatchObject({ code: 'STORE_FAILED', message: expect.stringMatching(/mapping bug/) });
+    await expect(throwing.write({ scopes: [{ key: 'k', scope: 's', job: 'j', data: [], fetchedAt: 1 }] })).rejects.toMatchObject({ code: 'STORE_REJECTED', message: expect.stringMatching(/mapping bug/) });
     const nothing = createMemoryStore({ rows: () => undefined as never });
-    await expect(nothing.write({ scopes: [{ key: 'k', scope: 's', job: 'j', data: [], fetchedAt: 1 }] })).rejects.toMatchObject({ code: 'STORE_FAILED' });
+    await expect(nothing.write({ scopes: [{ key: 'k', scope: 's', job: 'j', data: [], fetchedAt: 1 }] })).rejects.toMatchObject({ code: 'STORE_REJECTED' });
     expect(nothing.scopes().size).toBe(0);
   });
 

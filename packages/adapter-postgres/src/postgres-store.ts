@@ -23,6 +23,7 @@
  */
 import {
   SyncConfigError,
+  StoreRejectedError,
   SyncError,
   emptyWriteResult,
   errorMessage,
@@ -164,6 +165,17 @@ function keyConflict(err: unknown, plans: readonly TablePlan[]): SyncError | und
   const table = staged ? plans[Number(staged[1])]?.name : plans.find((p) => p.name === e.table)?.name;
   const detail = typeof e.detail === 'string' ? `: ${e.detail}` : '';
   return new SyncError('STORE_CONFLICT', `two rows of one scope share a key in ${table ?? 'a mapped table'}${detail}`, { cause: err });
+}
+
+/**
+ * The database refused the batch's data: a data exception (SQLSTATE class 22: a number out of
+ * range, a NUL in text, a malformed value) or an integrity violation (class 23: a NOT NULL, CHECK
+ * or foreign key of the user's table). Not a store that is away: the same data fails again.
+ */
+function dataRejected(err: unknown, scopes: number): SyncError | undefined {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (typeof code !== 'string' || !/^2[23][0-9A-Z]{3}$/.test(code)) return undefined;
+  return new StoreRejectedError(`postgres rejected the data of ${scopes} scope(s): ${redactConnectionString(errorMessage(err))}`, { cause: err });
 }
 
 export function createPostgresStore<D = unknown>(options: PostgresStoreOptions<D>): PostgresStore<D> {
@@ -421,7 +433,7 @@ export function createPostgresStore<D = unknown>(options: PostgresStoreOptions<D
           await state.markSucceeded(tx.query, batch.scopes);
         });
       } catch (err) {
-        throw keyConflict(err, plans) ?? storeError(err, `postgres write of ${scopes.length} scope(s) failed`);
+        throw keyConflict(err, plans) ?? dataRejected(err, scopes.length) ?? storeError(err, `postgres write of ${scopes.length} scope(s) failed`);
       }
       logger.debug({ scopes: scopes.length, ...result }, 'postgres batch written');
       return result;

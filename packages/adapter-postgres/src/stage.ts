@@ -22,7 +22,7 @@
  * before while rows come in key order, with nested maps of the key texts once they do not
  * (`KeyCheck`), never with a concatenated identity string per row.
  */
-import { SyncError, errorMessage, type ScopeWrite } from '@tidesync/core';
+import { StoreRejectedError, SyncError, errorMessage, type ScopeWrite } from '@tidesync/core';
 import { fitText, normalType } from './column-types.js';
 import { BINARY_HEADER, BINARY_TRAILER } from './copy-binary.js';
 import { CopyBuffer } from './copy-buffer.js';
@@ -58,14 +58,15 @@ export function stageBatch<D>(plans: readonly TablePlan[], stager: Stager, scope
   // write one scope twice, under two locks, with their rows mixed: refuse the batch.
   const scopeOwners = plans.map(() => new Map<string, string>());
   for (const sw of scopes) {
-    const values = stager.scopeValues(sw.scope);
-    const mapped = stager.toRows(sw.data, sw.scope);
-    if (Array.isArray(mapped) && plans.length > 1) throw new SyncError('STORE_FAILED', `scope ${sw.scope}: rows() must return { [table]: rows } when several tables are mapped`);
-    if (!mapped || typeof mapped !== 'object') throw new SyncError('STORE_FAILED', `scope ${sw.scope}: data must be an array of rows`);
+    // The user's mappings failing on one scope's data is that scope's fault, not the store's.
+    const values = rejectingThrows(sw.scope, 'scopeValues()', () => stager.scopeValues(sw.scope));
+    const mapped = rejectingThrows(sw.scope, 'rows()', () => stager.toRows(sw.data, sw.scope));
+    if (Array.isArray(mapped) && plans.length > 1) throw new StoreRejectedError(`scope ${sw.scope}: rows() must return { [table]: rows } when several tables are mapped`);
+    if (!mapped || typeof mapped !== 'object') throw new StoreRejectedError(`scope ${sw.scope}: data must be an array of rows`);
     const perTable: Record<string, Row[] | undefined> = Array.isArray(mapped) ? { [plans[0]!.name]: mapped } : mapped;
     for (const [ti, t] of staged.entries()) {
       const rows = perTable[t.plan.name];
-      if (!Array.isArray(rows)) throw new SyncError('STORE_FAILED', `scope ${sw.scope}: no array of rows for table ${t.plan.name} (return [] for none)`);
+      if (!Array.isArray(rows)) throw new StoreRejectedError(`scope ${sw.scope}: no array of rows for table ${t.plan.name} (return [] for none)`);
       const scopeText = scopeTexts(t.plan, values, sw.scope);
       const owners = scopeOwners[ti]!;
       const identity = scopeText.join('\u0000');
@@ -182,13 +183,13 @@ function scopeTexts(plan: TablePlan, values: Record<string, unknown>, scope: str
     try {
       text = encodeValue(values[c.name], c.kind);
     } catch (err) {
-      throw new SyncError('STORE_FAILED', `scope ${scope}: scope column ${c.name}: ${errorMessage(err)}`);
+      throw new StoreRejectedError(`scope ${scope}: scope column ${c.name}: ${errorMessage(err)}`);
     }
-    if (text === null) throw new SyncError('STORE_FAILED', `scope ${scope}: scopeValues gave no value for ${plan.name}.${c.name}`);
+    if (text === null) throw new StoreRejectedError(`scope ${scope}: scopeValues gave no value for ${plan.name}.${c.name}`);
     if (!c.limit) return text;
     // Compared with stored scopes before it is stored: fitted to the column as storing it would.
     const fitted = fitText(text, c.limit);
-    if (fitted === undefined) throw new SyncError('STORE_FAILED', `scope ${scope}: scope column ${plan.name}.${c.name}: "${text}" does not fit type ${c.type}`);
+    if (fitted === undefined) throw new StoreRejectedError(`scope ${scope}: scope column ${plan.name}.${c.name}: "${text}" does not fit type ${c.type}`);
     return fitted;
   });
 }
@@ -308,9 +309,17 @@ const CANONICAL_INTEGER_NOT = /^(?!(0|-?[1-9]\d*)$)/;
 const duplicate = (plan: TablePlan, scope: string, keyTexts: readonly string[]) =>
   new SyncError('STORE_CONFLICT', `scope ${scope}: two rows of ${plan.name} with key (${keyTexts.join(', ')})`);
 
+const rejectingThrows = <T>(scope: string, what: string, fn: () => T): T => {
+  try {
+    return fn();
+  } catch (err) {
+    throw err instanceof SyncError ? err : new StoreRejectedError(`scope ${scope}: ${what} failed: ${errorMessage(err)}`, { cause: err });
+  }
+};
+
 function rowError(err: unknown, plan: TablePlan, scope: string, column: ColumnPlan | undefined): SyncError {
   if (err instanceof SyncError) return err;
-  return new SyncError('STORE_FAILED', `scope ${scope}: ${plan.name}.${column?.name ?? '?'}: ${errorMessage(err)}`);
+  return new StoreRejectedError(`scope ${scope}: ${plan.name}.${column?.name ?? '?'}: ${errorMessage(err)}`, { cause: err });
 }
 
 /**

@@ -172,7 +172,7 @@ describe('binary COPY on PGlite', () => {
       const result = await p.write({ '2026-11-28/1': [...exact.slice(1), bad] });
       for (const err of [result.binary, result.text]) {
         expect(err).toBeInstanceOf(SyncError);
-        expect((err as SyncError).code).toBe('STORE_FAILED');
+        expect((err as SyncError).code).toBe('STORE_REJECTED');
         expect((err as Error).message).toMatch(message);
       }
       expect(await p.contents(p.schemas.binary)).toEqual(before);

@@ -160,7 +160,9 @@ describe.each(backends.flatMap((b) => methods.map((m) => [`${b.name}, ${m} stagi
   it('a scope whose data cannot be mapped rejects the whole batch before anything is written', withStore(async (store) => {
     await write(store, { 'p1:2026-11-28': [slot('09:00', 5)], 'p2:2026-11-28': [slot('09:00', 5)] });
     const bad = [{ time: '09:00', left: 1, prices: null }] as unknown as Slot[];
-    await expect(write(store, { 'p1:2026-11-28': [], 'p2:2026-11-28': bad }, 2_000)).rejects.toBeInstanceOf(Error);
+    const err = await write(store, { 'p1:2026-11-28': [], 'p2:2026-11-28': bad }, 2_000).catch((e: unknown) => e);
+    // The data's fault, told apart from a store that is away: the engine charges it to the key.
+    expect((err as SyncError).code).toBe('STORE_REJECTED');
     expect(await store.readScope('p1:2026-11-28')).toHaveLength(1);
     expect((await store.readKeyStates(['inv:p1:2026-11-28'])).get('inv:p1:2026-11-28')?.lastSuccessAt).toBe(1_000);
   }));
@@ -171,8 +173,20 @@ describe.each(backends.flatMap((b) => methods.map((m) => [`${b.name}, ${m} stagi
     const bad: Slot = { time: '09:00', left: 2, prices: { adult: 'not a number' as unknown as number } };
     const err = await write(store, { 'p1:2026-11-28': [bad] }, 2_000).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SyncError);
-    expect((err as SyncError).code).toBe('STORE_FAILED');
+    expect((err as SyncError).code).toBe('STORE_REJECTED');
     expect(await versions(admin, schema)).toEqual(before);
+    expect(await store.readScope('p1:2026-11-28')).toEqual([{ time: '09:00', left_count: 5 }]);
+  }));
+
+  it('a value only the database finds it cannot hold (an integer out of range, a NUL in text) is a rejection of the data, not a store failure', withStore(async (store, schema, admin) => {
+    await write(store, { 'p1:2026-11-28': [slot('09:00', 5)] });
+    const before = await versions(admin, schema);
+    for (const bad of [slot('09:00', 3_000_000_000), slot('09:\u000030', 1)]) {
+      const err = await write(store, { 'p1:2026-11-28': [slot('10:00', 1)], 'p2:2026-11-28': [bad] }, 2_000).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SyncError);
+      expect((err as SyncError).code).toBe('STORE_REJECTED');
+      expect(await versions(admin, schema)).toEqual(before);
+    }
     expect(await store.readScope('p1:2026-11-28')).toEqual([{ time: '09:00', left_count: 5 }]);
   }));
 
@@ -187,7 +201,7 @@ describe.each(backends.flatMap((b) => methods.map((m) => [`${b.name}, ${m} stagi
     for (const batch of [{ 'p1:2026-11-28': many(5_000, 2), 'p2:2026-11-28': bad }, { 'p3:2026-11-28': many(3_000, 2), 'p4:2026-11-28': bad }]) {
       const err = await write(store, batch, 2_000).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(SyncError);
-      expect((err as SyncError).code).toBe('STORE_FAILED');
+      expect((err as SyncError).code).toBe('STORE_REJECTED');
       expect((err as Error).message).toMatch(/scope p[24]:2026-11-28: slots\.left_count: non-finite number/);
       expect(await versions(admin, schema)).toEqual(before);
     }

@@ -15,6 +15,7 @@ export type SyncErrorCode =
   | 'PAYLOAD_INVALID'
   | 'STORE_FAILED'
   | 'STORE_CONFLICT'
+  | 'STORE_REJECTED'
   | 'STORE_SCHEMA'
   | 'ENGINE_STATE';
 
@@ -102,6 +103,30 @@ export class PayloadInvalidError extends SyncError {
     this.name = 'PayloadInvalidError';
     this.issues = issues;
   }
+}
+
+/**
+ * A Store refused a batch for its data (a value a column cannot hold, a malformed scope): nothing
+ * was written. Unlike a store that is away, the same data fails again however often it is
+ * retried, so the engine writes the batch's scopes one by one to find the one at fault, stores the
+ * others, and charges that one's key an attempt (retried with backoff, dead-lettered after its
+ * last) — a refetch may bring data the store can take.
+ */
+export class StoreRejectedError extends SyncError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('STORE_REJECTED', message, options);
+    this.name = 'StoreRejectedError';
+  }
+}
+
+/**
+ * A Store's refusal of the data itself (`STORE_REJECTED`, or `STORE_CONFLICT`: two rows with one
+ * identity), as opposed to a store that failed or is away. By code, so an adapter built against
+ * another copy of this package is understood too.
+ */
+export function isStoreRejection(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  return err instanceof Error && (code === 'STORE_REJECTED' || code === 'STORE_CONFLICT');
 }
 
 export function isAbortError(err: unknown): boolean {

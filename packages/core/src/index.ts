@@ -31,7 +31,9 @@ export {
   RateLimitedError,
   PermanentError,
   PayloadInvalidError,
+  StoreRejectedError,
   isAbortError,
+  isStoreRejection,
   errorMessage,
 } from './errors.js';
 export type { SyncErrorCode, ConfigIssue } from './errors.js';

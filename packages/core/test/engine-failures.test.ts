@@ -271,6 +271,45 @@ describe('engine failures', () => {
     await engine.stop();
   });
 
+  it('a scope the store rejects for its data is charged to its key: the rest of its batch is stored, and it is retried, then dead-lettered', async () => {
+    const clock = createVirtualClock({ start: Date.UTC(2026, 10, 28) });
+    const store = createMemoryStore();
+    const batches: number[] = [];
+    const fetched: string[] = [];
+    const engine = createSyncEngine({
+      clock,
+      store,
+      batchSize: 3,
+      flushMs: SEC,
+      retry: { attempts: 3, baseDelayMs: SEC, factor: 2, maxDelayMs: 10 * SEC, jitter: 0 },
+      // k:1's partner data is no rows at all: the memory store refuses it (a value a column cannot
+      // hold does the same on Postgres).
+      source: {
+        fetch: async (task) => {
+          fetched.push(task.key);
+          return task.key === 'k:1' ? { not: 'rows' } : [{ id: task.key }];
+        },
+      },
+      jobs: [{ name: 'j', schedule: '0 0 1 1 *', plan: keysPlan('k', 3) }],
+    });
+    const failed: Array<{ key: string; code?: string; deadLettered: boolean }> = [];
+    engine.on('task:failed', (e) => failed.push({ key: e.key, code: e.code, deadLettered: e.deadLettered }));
+    engine.on('batch:written', (e) => batches.push(e.scopes));
+    await engine.start();
+    await engine.trigger('j');
+    await clock.advance(MIN);
+    // The batch of three failed whole; the two good scopes were then stored one by one.
+    expect([...store.scopes().keys()].sort()).toEqual(['k:0', 'k:2']);
+    expect(batches).toEqual([1, 1]);
+    // k:1 spent its three attempts (not refetched for ever, as a store that is away would be).
+    expect(fetched.filter((k) => k === 'k:1')).toHaveLength(3);
+    expect(failed).toEqual([{ key: 'k:1', code: 'STORE_REJECTED', deadLettered: true }]);
+    const status = await engine.status();
+    expect(status.deadLetters).toBe(1);
+    expect(status.jobs.find((j) => j.name === 'j')).toMatchObject({ failed: 1, done: 2, deadLettered: 1 });
+    await engine.stop();
+  });
+
   it('a queue that cannot take the ack of a written batch is reported, and the tasks still count as done', async () => {
     const clock = createVirtualClock({ start: Date.UTC(2026, 10, 28) });
     const inner = createMemoryQueue();

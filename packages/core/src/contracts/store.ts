@@ -10,8 +10,12 @@
  * - **Nothing deleted on failure**: `recordFailures` only touches sync state, never data.
  * - A scope named twice in one batch is written once: its last occurrence is the truth, as if the
  *   earlier one was not there (both keys still record their success).
- * - A batch whose data the store cannot accept (e.g. two rows with the same identity in one scope)
- *   is rejected whole with a `SyncError` and changes nothing.
+ * - A batch whose data the store cannot accept is rejected whole and changes nothing, with a
+ *   `SyncError` that says so by its code: `STORE_CONFLICT` for two rows with the same identity in
+ *   one scope, `STORE_REJECTED` (`StoreRejectedError`) for anything else about the data (rows that
+ *   are not rows, a value a column cannot hold). Any other failure is taken for the store being
+ *   unavailable: the engine retries it without charging the keys, while a rejection is charged to
+ *   the key at fault (see `StoreRejectedError`).
  * - **Sync state survives restarts**: freshness per key, pause state, the scheduler's last ticks
  *   and dead letters are read back by a new instance on the same storage.
  * - Optional capabilities (`leaderLock`) are declared on `capabilities`; the engine checks for them.

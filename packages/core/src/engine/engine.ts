@@ -22,6 +22,7 @@ import {
   SyncError,
   errorMessage,
   isAbortError,
+  isStoreRejection,
   type SyncErrorCode,
 } from '../errors.js';
 import { TypedEmitter } from '../util/emitter.js';
@@ -511,7 +512,7 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
         const at = now + backoffDelay(o.retry, task.attempt, random);
         job.counters.retried++;
         events.emit('task:retry', { job: task.job, key: task.key, attempt: task.attempt, at, code, error });
-        log.warn({ key: task.key, attempt: task.attempt, code, err: error }, 'fetch failed; will retry');
+        log.warn({ key: task.key, attempt: task.attempt, code, err: error }, isStoreRejection(err) ? 'the store refused the fetched data; will fetch again' : 'fetch failed; will retry');
         await queue.retry({ ...task, attempt: task.attempt + 1 }, at);
         return;
       }
@@ -531,7 +532,7 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
       );
       await safely('queue ack', () => queue.ack([task.key]));
       events.emit('task:failed', { job: task.job, key: task.key, attempt: task.attempt, code, error, deadLettered: true });
-      log.error({ key: task.key, attempts: task.attempt, code, err: error }, 'fetch gave up; dead-lettered');
+      log.error({ key: task.key, attempts: task.attempt, code, err: error }, isStoreRejection(err) ? 'the store refused the fetched data each time; dead-lettered' : 'fetch gave up; dead-lettered');
     } catch (inner) {
       reportError('failure handling', inner);
     } finally {
@@ -602,6 +603,19 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
       events.emit('batch:written', { scopes: items.length, result, durationMs });
     },
     failed: async (items, err) => {
+      if (isStoreRejection(err)) {
+        // The store answered and refused this scope's data (the writer has isolated it): the same
+        // data fails again however often it is written, so it is the key's failure, charged an
+        // attempt like a fetch that failed — refetched with backoff, dead-lettered after its last.
+        storeFailures = 0;
+        events.emit('batch:failed', { scopes: items.length, error: errorMessage(err) });
+        for (const { task } of items) {
+          const job = jobs.get(task.job);
+          if (job) await onFetchFailed(job, task, err);
+          else await safely('queue retry', () => queue.retry(task, clock.now()));
+        }
+        return;
+      }
       // The store being down is not the keys' fault: retry without spending their attempts.
       storeFailures++;
       const at = clock.now() + backoffDelay(o.retry, storeFailures, random);

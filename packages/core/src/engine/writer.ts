@@ -1,6 +1,7 @@
 import type { Clock, TimerHandle } from '../contracts/clock.js';
 import type { ScopeWrite, Store, WriteResult } from '../contracts/store.js';
 import type { QueuedTask } from '../contracts/task.js';
+import { isStoreRejection } from '../errors.js';
 
 export interface PendingWrite<D> {
   write: ScopeWrite<D>;
@@ -15,7 +16,9 @@ export interface WriterHooks<D> {
 /**
  * Groups fetched scopes into batches: one `store.write` per `batchSize` scopes, or sooner when the
  * oldest has waited `flushMs`. Writes run one at a time, in order, so a later fetch of a scope is
- * never overwritten by an earlier one.
+ * never overwritten by an earlier one. A batch the store rejects for its data is written again
+ * scope by scope, in the same place in that order: one scope the store cannot take must not hold
+ * back the others, and its own failure is then its key's (see `StoreRejectedError`).
  */
 export class BatchWriter<D> {
   private buffer: PendingWrite<D>[] = [];
@@ -67,6 +70,10 @@ export class BatchWriter<D> {
     try {
       result = await this.store.write({ scopes: items.map((item) => item.write) });
     } catch (err) {
+      if (items.length > 1 && isStoreRejection(err)) {
+        for (const item of items) await this.write([item]);
+        return;
+      }
       await this.hooks.failed(items, err);
       return;
     }

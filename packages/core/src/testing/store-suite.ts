@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Store } from '../contracts/store.js';
-import { SyncError } from '../errors.js';
+import { SyncError, isStoreRejection } from '../errors.js';
 
 /** The row shape the Store suite writes: configure the store under test to key rows by `id`. */
 export interface ConformanceRow {
@@ -102,12 +102,24 @@ export function storeConformance(name: string, factory: () => Promise<StoreHarne
 
     it('rejects a batch whole when one scope holds two rows with one identity', withHarness(async (h) => {
       await write(h, { a: [row('1', 1)] });
-      await expect(write(h, { a: [row('1', 5)], b: [row('x', 1), row('x', 2)] })).rejects.toBeInstanceOf(SyncError);
+      const err = await write(h, { a: [row('1', 5)], b: [row('x', 1), row('x', 2)] }).then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(SyncError);
+      // Told apart from a store that is away: the engine charges a rejection to the key at fault.
+      expect((err as SyncError).code).toBe('STORE_CONFLICT');
       expect(await h.readScope('a')).toEqual([row('1', 1)]);
       expect(await h.readScope('b')).toEqual([]);
       const states = await h.store.readKeyStates(['key:a', 'key:b']);
       expect(states.get('key:a')?.lastSuccessAt).toBe(1_000);
       expect(states.has('key:b')).toBe(false);
+    }));
+
+    it('rejects a batch whole, as a rejection, when one scope\'s data is not rows', withHarness(async (h) => {
+      await write(h, { a: [row('1', 1)] });
+      const err = await write(h, { a: [row('1', 5)], b: { not: 'rows' } as unknown as ConformanceRow[] }).then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(SyncError);
+      expect(isStoreRejection(err)).toBe(true);
+      expect(await h.readScope('a')).toEqual([row('1', 1)]);
+      expect((await h.store.readKeyStates(['key:b'])).has('key:b')).toBe(false);
     }));
 
     it('records success state with the batch and failures without touching data', withHarness(async (h) => {
