@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { Global, Injectable, Module, type DynamicModule, type OnModuleDestroy } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { createMemoryStore } from '@tidesync/adapter-memory';
 import { describe, expect, it } from 'vitest';
@@ -33,7 +34,7 @@ describe('lifecycle', () => {
     const closing = moduleRef.close().then(() => (closed = true));
 
     await sleep(150);
-    expect(closed).toBe(false); // beforeApplicationShutdown is holding the close
+    expect(closed).toBe(false); // the engine's stop in onModuleDestroy is holding the close
     source.release();
     await closing;
 
@@ -58,5 +59,71 @@ describe('lifecycle', () => {
     }).compile();
     await moduleRef.init();
     await expect(moduleRef.close()).resolves.toBeUndefined();
+  });
+
+  describe('the engine stops before the modules its store lives in are destroyed', () => {
+    // A database module as apps write them: it closes its pool in onModuleDestroy. Its store
+    // refuses writes once closed, as a store over an ended pool does.
+    @Injectable()
+    class Db implements OnModuleDestroy {
+      readonly store = createMemoryStore();
+      closed = false;
+      writesAfterClose = 0;
+      constructor() {
+        const write = this.store.write.bind(this.store);
+        this.store.write = (batch) => {
+          if (this.closed) {
+            this.writesAfterClose++;
+            return Promise.reject(new Error('pool is closed'));
+          }
+          return write(batch);
+        };
+      }
+      onModuleDestroy() {
+        this.closed = true;
+      }
+    }
+    @Module({ providers: [Db], exports: [Db] })
+    class DbModule {}
+    @Global()
+    @Module({ providers: [Db], exports: [Db] })
+    class GlobalDbModule {}
+
+    const syncOver = (imports: DynamicModule['imports']) =>
+      SyncModule.forRootAsync({
+        imports,
+        inject: [Db],
+        useFactory: (db: Db): SyncModuleOptions => ({
+          source: sourceOf.current,
+          store: db.store,
+          logger: false,
+          flushMs: 0,
+          drainMs: 10_000,
+          jobs: [{ name: 'once', schedule: '0 0 1 1 *', plan: () => planIds('product', [1]) }],
+        }),
+      });
+    const sourceOf: { current: ReturnType<typeof gatedSource> } = { current: gatedSource() };
+
+    it.each([
+      ['a global database module', () => [GlobalDbModule, syncOver([])]],
+      ['a database module the sync module imports', () => [syncOver([DbModule])]],
+    ] as const)('%s: the drained fetch is written before the pool closes', async (_what, imports) => {
+      sourceOf.current = gatedSource();
+      const source = sourceOf.current;
+      const moduleRef = await Test.createTestingModule({ imports: [...imports()] }).compile();
+      await moduleRef.init();
+      const engine = moduleRef.get(SyncEngine);
+      await engine.trigger('once');
+      await source.started;
+      const db = moduleRef.get(Db);
+      const closing = moduleRef.close();
+      await sleep(100);
+      expect(db.closed).toBe(false);
+      source.release();
+      await closing;
+      expect(db.closed).toBe(true);
+      expect(db.writesAfterClose).toBe(0);
+      expect(db.store.readScope('product:1')).toEqual([{ id: 1, key: 'product:1' }]);
+    });
   });
 });
