@@ -13,6 +13,7 @@ import { createBullMQAdapter, type BullMQAdapter } from '@tidesync/adapter-bullm
 import { createHttpSource, createMemoryQueue, errorMessage, PayloadInvalidError, type HttpSource, type Queue, type RateLimiter, type RetryPolicy, type Scheduler, type Source } from '@tidesync/core';
 import { createNestLoggerBridge, SyncEngine } from '@tidesync/nestjs';
 import { AppModule } from './app.module.js';
+import { jsonBodiesOnly } from './http/json-body.js';
 import { dateIn } from './calendar.js';
 import { inventoryJobs } from './cadences.js';
 import type { ServiceConfig } from './config.js';
@@ -206,6 +207,7 @@ export async function startInventoryService(options: ServiceOptions): Promise<In
     // Closing the app stops the engine (draining in-flight fetches) before the database goes.
     cleanups.push(() => app.close());
     app.setGlobalPrefix('api/v1');
+    app.use(jsonBodiesOnly);
     app.useGlobalFilters(new ErrorsFilter());
     const engine = app.get(SyncEngine);
     runtime.attach(engine, queue);

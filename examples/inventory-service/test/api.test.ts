@@ -239,4 +239,26 @@ describe.each(backends)('HTTP API on %s', (backend) => {
   it('trigger rejects an unknown cadence', async () => {
     expect((await h.request('POST', '/sync/trigger', { job: 'hourly' }, auth)).status).toBe(400);
   });
+
+  it.each([
+    ['text', 'today', 'text/plain'],
+    ['a form', 'job=today', 'application/x-www-form-urlencoded'],
+    ['JSON under another type', '{"job":"today"}', 'text/plain; charset=utf-8'],
+  ])('answers 415 to a body sent as %s, which the JSON parser would skip (a trigger of every cadence)', async (_what, body, type) => {
+    const triggered: string[] = [];
+    const listener = (e: { job: string; tick: { manual: boolean } }) => void (e.tick.manual && triggered.push(e.job));
+    h.service.engine.on('tick', listener);
+    try {
+      for (const [method, path] of [['POST', '/sync/trigger'], ['POST', '/products'], ['PUT', '/products/14']] as const) {
+        const res = await h.request(method, path, body, { ...auth, 'content-type': type });
+        expect(res.status, `${method} ${path}`).toBe(415);
+        expect(res.body.message).toMatch(/application\/json/);
+      }
+      // No body, or an empty one, is still "no body": the trigger of every cadence it documents.
+      expect((await h.request('POST', '/sync/trigger', '', { ...auth, 'content-type': type })).status).toBe(202);
+      expect(triggered.sort()).toEqual(['month', 'today', 'week']);
+    } finally {
+      h.service.engine.off('tick', listener);
+    }
+  });
 });
