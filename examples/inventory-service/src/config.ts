@@ -11,35 +11,42 @@ export interface ProductSeed {
   days: Weekday[];
 }
 
-/** `14:Mon,Tue,Wed;15:Sun` → products with their operating weekdays. Throws a readable message. */
+/**
+ * `14:Mon,Tue,Wed;15:Sun` → products with their operating weekdays. Throws a readable message
+ * naming every bad entry, one per line.
+ */
 export function parseProducts(text: string): ProductSeed[] {
   const seen = new Set<number>();
-  return text
-    .split(';')
-    .map((part) => part.trim())
-    .filter((part) => part.length > 0)
-    .map((part) => {
-      const match = /^(\d{1,9})\s*:\s*(.+)$/.exec(part);
-      if (!match) throw new Error(`"${part}" is not "<productId>:<Mon,Tue,…>"`);
-      const productId = Number(match[1]);
-      if (productId < 1) throw new Error(`product id in "${part}" must be a positive integer`);
-      if (seen.has(productId)) throw new Error(`product ${productId} is listed twice`);
-      seen.add(productId);
-      const days = match[2]!.split(',').map((d) => d.trim());
-      const bad = days.filter((d) => !(WEEKDAYS as readonly string[]).includes(d));
-      if (bad.length > 0) throw new Error(`unknown weekday ${bad.map((d) => `"${d}"`).join(', ')} in "${part}" (use ${WEEKDAYS.join(',')})`);
-      return { productId, days: [...new Set(days)] as Weekday[] };
-    });
+  const problems: string[] = [];
+  const products: ProductSeed[] = [];
+  for (const part of text.split(';').map((p) => p.trim()).filter((p) => p.length > 0)) {
+    const match = /^(\d{1,9})\s*:\s*(.+)$/.exec(part);
+    if (!match) {
+      problems.push(`"${part}" is not "<productId>:<Mon,Tue,…>"`);
+      continue;
+    }
+    const productId = Number(match[1]);
+    if (productId < 1) problems.push(`product id in "${part}" must be a positive integer`);
+    else if (seen.has(productId)) problems.push(`product ${productId} is listed twice`);
+    seen.add(productId);
+    const days = match[2]!.split(',').map((d) => d.trim());
+    const bad = days.filter((d) => !(WEEKDAYS as readonly string[]).includes(d));
+    if (bad.length > 0) problems.push(`unknown weekday ${bad.map((d) => `"${d}"`).join(', ')} in "${part}" (use ${WEEKDAYS.join(',')})`);
+    products.push({ productId, days: [...new Set(days)] as Weekday[] });
+  }
+  if (problems.length > 0) throw new Error(problems.join('; '));
+  return products;
 }
 
-const int = (min: number, fallback: number) =>
+/** An integer in [min, max]: a bound on every one, so a typo of many digits is named here, not deep in a library. */
+const int = (min: number, fallback: number, max: number) =>
   z
     .string()
     .trim()
     .default(String(fallback))
     .transform((v, ctx) => {
-      if (!/^\d+$/.test(v) || Number(v) < min) {
-        ctx.addIssue({ code: 'custom', message: `expected an integer ≥ ${min}, got "${v}"` });
+      if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
+        ctx.addIssue({ code: 'custom', message: `expected an integer from ${min} to ${max}, got "${v.length > 20 ? `${v.slice(0, 20)}…` : v}"` });
         return z.NEVER;
       }
       return Number(v);
@@ -78,15 +85,23 @@ const optionalText = z
   .transform((v) => (v ? v : undefined));
 
 const envSchema = z.object({
-  PORT: int(0, 4200).refine((p) => p <= 65_535, { message: 'expected a port number up to 65535' }),
-  PARTNER_API: optionalText.pipe(z.url({ message: 'expected an http(s) URL up to /api/v1/inventory' }).optional()),
+  PORT: int(0, 4200, 65_535),
+  PARTNER_API: optionalText.pipe(
+    z
+      .url({ protocol: /^https?$/, message: 'expected an http(s) URL up to /api/v1/inventory' })
+      // The token goes in PARTNER_API_TOKEN: credentials in the URL would be sent nowhere and logged.
+      .refine((u) => !/^[a-z]+:\/\/[^/?#]*@/i.test(u), { message: 'must not hold credentials (give the token in PARTNER_API_TOKEN)' })
+      .optional(),
+  ),
   PARTNER_API_TOKEN: optionalText,
-  RATE_LIMIT_PER_MINUTE: int(1, 30),
-  BATCH_SIZE: int(1, 5),
+  RATE_LIMIT_PER_MINUTE: int(1, 30, 1_000_000),
+  BATCH_SIZE: int(1, 5, 10_000),
   DATABASE_URL: optionalText.pipe(
     z
       .string()
       .regex(/^postgres(ql)?:\/\//, { message: 'expected a postgres:// or postgresql:// URL (empty means embedded PGlite)' })
+      // Checked here rather than by the driver at start-up, whose message would not name the variable.
+      .refine((u) => URL.canParse(u), { message: 'not a valid URL (a port that is not a number? characters that need %-encoding in the password?)' })
       .optional(),
   ),
   DATABASE_SCHEMA: z
@@ -99,8 +114,8 @@ const envSchema = z.object({
   SYNC_TODAY_CRON: cron('*/15 * * * *'),
   SYNC_WEEK_CRON: cron('0 */4 * * *'),
   SYNC_MONTH_CRON: cron('0 0 * * *'),
-  SYNC_WEEK_DAYS: int(1, 7),
-  SYNC_MONTH_DAYS: int(1, 30),
+  SYNC_WEEK_DAYS: int(1, 7, 366),
+  SYNC_MONTH_DAYS: int(1, 30, 366),
   PRODUCTS: z
     .string()
     .default('')
@@ -113,12 +128,12 @@ const envSchema = z.object({
       }
     }),
   SYNC_ADMIN_TOKEN: optionalText,
-  RATE_LIMIT_WINDOW_MS: int(1_000, 60_000),
-  PARTNER_TIMEOUT_MS: int(100, 10_000),
+  RATE_LIMIT_WINDOW_MS: int(1_000, 60_000, 86_400_000),
+  PARTNER_TIMEOUT_MS: int(100, 10_000, 600_000),
   SYNC_QUEUE: z.string().trim().toLowerCase().default('memory').pipe(z.enum(['memory', 'bullmq'], { message: 'expected memory (one process) or bullmq (several instances)' })),
   REDIS_URL: optionalText.pipe(z.string().regex(/^rediss?:\/\//, { message: 'expected a redis:// or rediss:// URL' }).optional()),
   SYNC_QUEUE_NAME: z.string().trim().regex(/^[A-Za-z0-9_-]{1,60}$/, { message: 'expected letters, digits, "_" or "-"' }).default('inventory'),
-  SYNC_QUEUE_LOCK_MS: int(1_000, 30_000),
+  SYNC_QUEUE_LOCK_MS: int(1_000, 30_000, 3_600_000),
   LOG_LEVEL: z
     .string()
     .trim()
@@ -167,15 +182,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   // An empty variable means "unset" (as in `DATABASE_URL=`), so defaults apply.
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = envSchema.safeParse(present);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.') || '(environment)'}: ${issue.message}`);
-    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
-  }
-  const e = parsed.data;
-  if (e.SYNC_QUEUE === 'bullmq' && !e.REDIS_URL && !e.DATABASE_URL) {
+  const lines = parsed.success ? [] : parsed.error.issues.map((issue) => `  ${issue.path.join('.') || '(environment)'}: ${issue.message}`);
+  // Checked on the raw values, next to the schema's problems (a refinement of the schema would
+  // only run once every variable is valid, and name this one a run later).
+  if (present.SYNC_QUEUE?.trim().toLowerCase() === 'bullmq' && !present.REDIS_URL?.trim() && !present.DATABASE_URL?.trim()) {
     // BullMQ needs a server every instance reaches; embedded PGlite belongs to one process.
-    throw new ConfigError('invalid configuration:\n  SYNC_QUEUE: bullmq needs REDIS_URL or DATABASE_URL (a PostgreSQL server all instances share)');
+    lines.push('  SYNC_QUEUE: bullmq needs REDIS_URL or DATABASE_URL (a PostgreSQL server all instances share)');
   }
+  if (!parsed.success || lines.length > 0) throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  const e = parsed.data;
   return {
     port: e.PORT,
     partnerApi: e.PARTNER_API,

@@ -69,6 +69,37 @@ describe('configuration from the environment', () => {
     }
   });
 
+  it.each([
+    ['PARTNER_API', 'ftp://partner/api/v1/inventory'],
+    ['PARTNER_API', 'javascript:alert(1)'],
+    ['PARTNER_API', 'https://user:secret@partner/api/v1/inventory'],
+    ['DATABASE_URL', 'postgres://u:pw@db:notaport/inv'],
+    ['RATE_LIMIT_PER_MINUTE', '99999999999999999999999'],
+    ['SYNC_MONTH_DAYS', '100000'],
+    ['PORT', '70000'],
+  ])('stops on an out-of-range or unusable %s (%s), naming it, not later in a library', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`${name}: `));
+    try {
+      loadConfig({ [name]: value });
+    } catch (err) {
+      expect((err as Error).message).not.toMatch(/secret|:pw@/);
+    }
+  });
+
+  it('lists every bad variable and every bad product at once', () => {
+    let message = '';
+    try {
+      loadConfig({ SYNC_QUEUE: 'bullmq', PORT: 'abc', PRODUCTS: '14:Mon;abc;15:Foo;14:Tue' });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/PORT: /);
+    expect(message).toMatch(/SYNC_QUEUE: bullmq needs REDIS_URL or DATABASE_URL/);
+    expect(message).toMatch(/"abc" is not/);
+    expect(message).toMatch(/unknown weekday "Foo"/);
+    expect(message).toMatch(/product 14 is listed twice/);
+  });
+
   it('refuses BullMQ on embedded PGlite: instances need a server they all reach', () => {
     expect(() => loadConfig({ SYNC_QUEUE: 'bullmq' })).toThrow(/SYNC_QUEUE: bullmq needs REDIS_URL or DATABASE_URL/);
   });
