@@ -1,5 +1,5 @@
 import type { Provider } from '@nestjs/common';
-import { createSyncEngine, noopLogger, type JobDefinition, type Logger } from '@tidesync/core';
+import { SyncConfigError, createSyncEngine, noopLogger, type ConfigIssue, type JobDefinition, type Logger } from '@tidesync/core';
 import { applyJobOverride } from './job-overrides.js';
 import { resolveSettings, type ResolvedSettings } from './module-settings.js';
 import { createNestLoggerBridge } from './nest-logger-bridge.js';
@@ -14,11 +14,39 @@ import { TIDESYNC_ENGINE, TIDESYNC_LOGGER, TIDESYNC_MODULE_OPTIONS, TIDESYNC_SET
  * and a bad one fails module initialisation with core's `SyncConfigError` (every problem listed).
  * Jobs from `@SyncJob` methods are added later, by the explorer, before the engine starts.
  */
+/** The options core's engine takes: the module's, less the Nest-only settings (core would reject them as unknown). */
+const engineOptionsOf = (options: SyncModuleOptions | undefined) => {
+  const { autoStart: _a, jobOverrides: _o, health: _h, logger: _l, ...engineOptions } = options ?? ({} as SyncModuleOptions);
+  return engineOptions;
+};
+
+/**
+ * The settings, or one `SyncConfigError` listing the settings' problems and the engine options'
+ * together: the settings are resolved first (the engine's provider needs them), and failing on
+ * them alone would name the engine options' problems only on the next run.
+ */
+function settingsOrEveryProblem(options: SyncModuleOptions | undefined): ResolvedSettings {
+  try {
+    return resolveSettings(options);
+  } catch (err) {
+    if (!(err instanceof SyncConfigError)) throw err;
+    let engineIssues: readonly ConfigIssue[] = [];
+    try {
+      // Validation only: an engine opens nothing until it starts, and this one never does.
+      createSyncEngine({ ...engineOptionsOf(options), logger: noopLogger });
+    } catch (engineErr) {
+      if (engineErr instanceof SyncConfigError) engineIssues = engineErr.issues;
+    }
+    if (engineIssues.length === 0) throw err;
+    throw new SyncConfigError('tidesync module options', [...err.issues, ...engineIssues]);
+  }
+}
+
 export const syncProviders: Provider[] = [
   {
     provide: TIDESYNC_SETTINGS,
     inject: [TIDESYNC_MODULE_OPTIONS],
-    useFactory: (options: SyncModuleOptions | undefined) => resolveSettings(options),
+    useFactory: (options: SyncModuleOptions | undefined) => settingsOrEveryProblem(options),
   },
   {
     provide: TIDESYNC_LOGGER,
@@ -32,8 +60,7 @@ export const syncProviders: Provider[] = [
     provide: SyncEngine,
     inject: [TIDESYNC_MODULE_OPTIONS, TIDESYNC_SETTINGS, TIDESYNC_LOGGER],
     useFactory: (options: SyncModuleOptions | undefined, settings: ResolvedSettings, logger: Logger) => {
-      // The Nest-only settings are not engine options; core would reject them as unknown shapes.
-      const { autoStart: _a, jobOverrides: _o, health: _h, logger: _l, ...engineOptions } = options ?? ({} as SyncModuleOptions);
+      const engineOptions = engineOptionsOf(options);
       const jobs = Array.isArray(engineOptions.jobs)
         ? engineOptions.jobs
             .map((job) => applyJobOverride(job, settings.jobOverrides))

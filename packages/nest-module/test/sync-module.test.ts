@@ -101,6 +101,15 @@ describe('SyncModule.forRoot', () => {
       /Invalid tidesync module settings:\n(.|\n)*autoStart(.|\n)*health\.maxStaleKeys/,
     );
   });
+
+  it('lists bad module settings and bad engine options in one error, not one run after the other', async () => {
+    const bad = { ...baseOptions(), autoStart: 'yes' as unknown as boolean, concurrency: -1, batchSize: 0 };
+    const error = await Test.createTestingModule({ imports: [SyncModule.forRoot(bad)] })
+      .compile()
+      .then(() => undefined, (err: unknown) => err);
+    expect(error).toBeInstanceOf(SyncConfigError);
+    expect((error as SyncConfigError).issues.map((i) => i.path).sort()).toEqual(['autoStart', 'batchSize', 'concurrency']);
+  });
 });
 
 describe('SyncModule.forRootAsync', () => {
