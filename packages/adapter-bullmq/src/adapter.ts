@@ -3,7 +3,7 @@
  * one connection and one name. Every instance of the service calls it with the same name.
  */
 import { z } from 'zod';
-import { implementsOption, parseOptions, type Logger, type RateLimiter } from '@tidesync/core';
+import { implementsOption, parseOptions, type Logger, type RateLimiter, type Scheduler } from '@tidesync/core';
 import { connect, connectionIssues, DEFAULT_CLOSE_TIMEOUT_MS, settlesWithin, type Backend, type BullMQConnectionOptions } from './connection.js';
 import { createBullMQQueue, queueOptionsSchema, type BullMQQueue, type BullMQQueueOptions } from './bullmq-queue.js';
 import { createBullMQScheduler, type BullMQSchedulerOptions } from './bullmq-scheduler.js';
@@ -58,11 +58,15 @@ export function createBullMQAdapter<P = unknown>(options: BullMQAdapterOptions):
   const backend = connect(options.connection, { ...(o.logger ? { logger: o.logger } : {}), closeTimeoutMs: o.closeTimeoutMs });
   const queue = createBullMQQueue<P>(backend, { ...options.queue, name: o.name, ...(o.logger ? { logger: o.logger } : {}) });
   const limiters: RateLimiter[] = [];
+  const schedulers: Scheduler[] = [];
   return {
     queue,
     backend,
-    scheduler: (schedulerOptions = {}) =>
-      createBullMQScheduler(backend, { ...(o.logger ? { logger: o.logger } : {}), ...schedulerOptions, name: `${o.name}.ticks` }),
+    scheduler(schedulerOptions = {}) {
+      const scheduler = createBullMQScheduler(backend, { ...(o.logger ? { logger: o.logger } : {}), ...schedulerOptions, name: `${o.name}.ticks` });
+      schedulers.push(scheduler);
+      return scheduler;
+    },
     rateLimiter(limiterOptions) {
       const limiter = createSharedRateLimiter(backend, { ...limiterOptions, name: limiterOptions.name ?? o.name });
       limiters.push(limiter);
@@ -74,6 +78,10 @@ export function createBullMQAdapter<P = unknown>(options: BullMQAdapterOptions):
       // which fails the commands this is still waiting on (a held task's hand-back): its lock
       // lapses and another instance takes it then.
       const graceful = (async () => {
+        // Schedulers first: a tick still waiting (bufferOne) goes back to the queue rather than
+        // running its plan against a queue that is closing. (The engine's stop does the same; a
+        // close without it would otherwise leave the ticks running.)
+        for (const s of schedulers.splice(0)) await s.stop();
         for (const l of limiters.splice(0)) await l.close?.();
         await queue.close?.();
       })();

@@ -12,7 +12,11 @@
  *   drops the schedule, gives a tick it fetched back to the queue for another instance (or the
  *   deployment's next start).
  * - **Occurrence time**: `scheduledAt` is the occurrence BullMQ scheduled (from the job id), not
- *   the moment a worker picked it up.
+ *   the moment a worker picked it up. Occurrences are core's (`parseCron`, given to BullMQ as its
+ *   repeat strategy), so across DST changes they are the in-process scheduler's, none lost.
+ * - A tick's own checks (overlap, catch-up) that fail on the backend are reported to `onError`
+ *   and the tick is handed back to be tried again a second later, never dropped. A `start()` that
+ *   failed leaves nothing open and can be called again.
  * - **Catch-up**: when every instance was down, the occurrence BullMQ had scheduled stays queued
  *   and fires once when the first instance returns, marked `catchUp` (at most one: of two due
  *   occurrences — a tick given back at the last shutdown and the one scheduled after it — only
@@ -77,6 +81,25 @@ interface Entry {
   /** The schedule's own ticks queue and this instance's worker on it, while started. */
   ticks?: BullQueue;
   worker?: Worker;
+  /** Its opening under way: a close waits for it, or the worker it creates would outlive the close. */
+  opening?: Promise<void>;
+}
+
+/**
+ * BullMQ's next occurrence, from core's cron (`parseCron`), not BullMQ's own parse: that one loses
+ * occurrences a spring-forward gap moves (`0,30 2 * * *` in New York loses 02:30; a 30-minute gap
+ * loses the day), which core places. BullMQ computes the next occurrence where it creates the next
+ * job, on the queue and on the worker, so both get it. Parsed schedules are kept per pattern.
+ */
+export function cronRepeatStrategy(): (millis: number, opts: { pattern?: string; tz?: string }) => number | undefined {
+  const parsed = new Map<string, CronSchedule>();
+  return (millis, opts) => {
+    if (opts.pattern === undefined) return undefined;
+    const key = `${opts.tz ?? 'UTC'} ${opts.pattern}`;
+    let cron = parsed.get(key);
+    if (!cron) parsed.set(key, (cron = parseCron(opts.pattern, opts.tz ?? 'UTC')));
+    return cron.next(millis);
+  };
 }
 
 const CATCH_UP_PREFIX = 'catchup~';
@@ -111,6 +134,9 @@ export function createBullMQScheduler(backend: Backend, options: BullMQScheduler
   const createdHere = new Set<string>();
 
   const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+  const settings = { repeatStrategy: cronRepeatStrategy() };
+  /** How long a tick whose bookkeeping failed (the backend away) waits before it is tried again. */
+  const BOOKKEEPING_RETRY_MS = 1_000;
 
   /**
    * What stands before a tick of `schedule` (occurrence `mine`, job `self`), across all instances:
@@ -175,6 +201,23 @@ export function createBullMQScheduler(backend: Backend, options: BullMQScheduler
     return false;
   };
 
+  /**
+   * A tick's checks (overlap, catch-up) and its hand-backs talk to the backend. One that fails (the
+   * server away a moment) must not fail the job — BullMQ would delete it and the occurrence would
+   * be lost without a word: it is reported and the tick handed back to be tried again shortly.
+   */
+  const processTickSafely = async (e: Entry, job: Job, token: string | undefined): Promise<void> => {
+    try {
+      await processTick(e, job, token);
+    } catch (err) {
+      if (err instanceof DelayedError) throw err;
+      const scheduledAt = occurrenceOf(job) ?? Date.now();
+      log.warn({ schedule: e.spec.id, err: errorMessage(err) }, 'a tick could not be checked against the others; trying it again shortly');
+      onError(err, { schedule: e.spec.id, scheduledAt, firedAt: Date.now(), catchUp: false, manual: false });
+      await handBack(job, token, BOOKKEEPING_RETRY_MS);
+    }
+  };
+
   const processTick = async (e: Entry, job: Job, token: string | undefined): Promise<void> => {
     const firedAt = Date.now();
     const scheduledAt = occurrenceOf(job) ?? firedAt;
@@ -212,9 +255,13 @@ export function createBullMQScheduler(backend: Backend, options: BullMQScheduler
   const ensure = async (e: Entry) => {
     const existing = await e.ticks!.getJobScheduler(e.spec.id);
     const same = existing && existing.pattern === e.spec.cron && (existing.tz ?? 'UTC') === e.spec.timezone;
+    // Read before the schedule is created: a read that fails then fails the start, which can be
+    // tried again with the schedule still absent (created first, the catch-up would be lost).
+    const last = !existing && e.spec.catchUp && o.persistence ? await o.persistence.readLastTick(e.spec.id) : undefined;
     if (!same) {
       try {
-        if (!existing) createdHere.add(e.spec.id);
+        // New to BullMQ, or its cadence changed: the deployment's keys follow this instance's plan.
+        createdHere.add(e.spec.id);
         await e.ticks!.upsertJobScheduler(
           e.spec.id,
           { pattern: e.spec.cron, tz: e.spec.timezone },
@@ -227,10 +274,9 @@ export function createBullMQScheduler(backend: Backend, options: BullMQScheduler
         if (!now || now.pattern !== e.spec.cron) throw err;
       }
     }
-    if (!existing && e.spec.catchUp && o.persistence) {
-      const last = await o.persistence.readLastTick(e.spec.id);
+    if (!existing && last !== undefined) {
       const previous = e.cron.prev(Date.now());
-      if (last !== undefined && last < previous) {
+      if (last < previous) {
         // A job id per occurrence: instances starting together add it once.
         await e.ticks!.add(e.spec.id, { schedule: e.spec.id }, { jobId: `${CATCH_UP_PREFIX}${idSafe(e.spec.id)}~${previous}`, removeOnComplete: true, removeOnFail: true });
       }
@@ -238,15 +284,18 @@ export function createBullMQScheduler(backend: Backend, options: BullMQScheduler
   };
 
   /** Opens the schedule's ticks queue, creates its BullMQ Job Scheduler if needed, and starts taking its ticks. */
-  const open = async (e: Entry) => {
+  const open = (e: Entry): Promise<void> => (e.opening = openNow(e));
+  const openNow = async (e: Entry) => {
     const name = queueName(e.spec.id);
-    e.ticks = backend.newQueue(name);
+    e.ticks = backend.newQueue(name, { settings });
     await e.ticks.waitUntilReady();
     await ensure(e);
+    // Removed (or the scheduler stopped) while it opened: no worker, its close is waiting.
+    if (entries.get(e.spec.id) !== e || stopping) return;
     e.worker = backend.newWorker(
       name,
       async (job: Job, token?: string) => {
-        const run = processTick(e, job, token);
+        const run = processTickSafely(e, job, token);
         inFlight.add(run);
         try {
           await run;
@@ -255,13 +304,14 @@ export function createBullMQScheduler(backend: Backend, options: BullMQScheduler
         }
       },
       // A running tick and one waiting behind it (bufferOne), and room for ticks that skip.
-      { concurrency: 4, lockDuration: 60_000 },
+      { concurrency: 4, lockDuration: 60_000, settings },
     );
     await e.worker.waitUntilReady();
   };
 
   /** Stops taking the schedule's ticks (waiting for those running here), then closes its queue. */
   const close = async (e: Entry) => {
+    await e.opening?.catch(() => {});
     const { worker, ticks } = e;
     e.worker = undefined;
     await worker?.close();
@@ -292,7 +342,14 @@ export function createBullMQScheduler(backend: Backend, options: BullMQScheduler
       if (started) return;
       started = true;
       stopping = false;
-      for (const e of entries.values()) await open(e);
+      try {
+        for (const e of entries.values()) await open(e);
+      } catch (err) {
+        // Nothing half started stays behind, and a later start tries again from the beginning.
+        await Promise.allSettled([...entries.values()].map((e) => close(e)));
+        started = false;
+        throw err;
+      }
     },
 
     async stop() {
@@ -301,6 +358,7 @@ export function createBullMQScheduler(backend: Backend, options: BullMQScheduler
       // fetched just before, or waiting behind a running one, goes back to the queue (see
       // processTick), never completed unrun.
       const all = [...entries.values()];
+      await Promise.all(all.map((e) => e.opening?.catch(() => {})));
       await Promise.all(all.map(async (e) => e.worker?.close()));
       await Promise.allSettled([...inFlight]);
       await Promise.all(all.map((e) => close(e)));

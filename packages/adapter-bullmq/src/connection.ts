@@ -245,6 +245,17 @@ function connectRedis(target: string | RedisOptions, prefix: string, logger: Log
   };
 }
 
+/**
+ * A pool whose `end()` did not settle waits on a server that is away: its clients' sockets (one
+ * still connecting, or one mid-query) would keep the process alive. node-postgres offers no way
+ * to force them closed, so they are destroyed through its client list, where there is one.
+ */
+function dropClients(pool: pg.Pool): void {
+  const clients = (pool as unknown as { _clients?: unknown })._clients;
+  if (!Array.isArray(clients)) return;
+  for (const client of clients as Array<{ connection?: { stream?: { destroy?(): void } } }>) client.connection?.stream?.destroy?.();
+}
+
 function parseRedisUrl(url: string): RedisOptions {
   let parsed: URL;
   try {
@@ -268,7 +279,8 @@ function parseRedisUrl(url: string): RedisOptions {
     throw new SyncError('CONFIG_INVALID', `redis connection "${redactConnectionString(url)}": the user or password holds a malformed %-escape`);
   }
   return {
-    host: parsed.hostname || '127.0.0.1',
+    // `redis://[::1]:6379` names the host with brackets, which a socket cannot resolve.
+    host: parsed.hostname.replace(/^\[(.*)\]$/, '$1') || '127.0.0.1',
     port: parsed.port ? Number(parsed.port) : 6379,
     ...(username ? { username } : {}),
     ...(password ? { password } : {}),
@@ -324,7 +336,7 @@ function connectPostgres(target: string | pg.PoolConfig, schema: string, logger:
       await closeAll(owned, timeoutMs);
       const p = pool;
       pool = undefined;
-      if (p) await settlesWithin(p.end(), timeoutMs > 0 ? 1_000 : 0);
+      if (p && !(await settlesWithin(p.end(), timeoutMs > 0 ? 1_000 : 0))) dropClients(p);
     },
   };
 }

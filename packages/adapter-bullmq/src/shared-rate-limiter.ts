@@ -23,8 +23,10 @@
  *   handed back (best effort: if that fails the budget is under-used, never over-used).
  * - **Penalty**: `penalize(until)` stores the freeze on the backend (extending, never
  *   shortening it), so no instance grants before `until`; `until` is epoch ms as the caller sees
- *   it (a remote 429's reset time) and is compared with backend time. If the write fails it is
- *   retried with this instance's next grant request, and the returned promise rejects.
+ *   it (a remote 429's reset time, on this host's clock): it is moved onto the backend's clock by
+ *   the difference measured from the backend's answers (one under 100 ms counts as none), so a
+ *   host whose clock is off neither shortens nor stretches the freeze. If the write fails it is retried with this instance's next
+ *   grant request, and the returned promise rejects.
  * - **Backend errors never lose a request or over-grant**: the head's request is retried with
  *   backoff (up to `maxPollMs` apart) and every waiter stays queued until it is granted, aborted
  *   or the limiter is closed. A grant whose answer was lost (connection dropped after the script
@@ -88,6 +90,9 @@ interface BudgetStore {
 }
 
 
+/** A difference between this host's clock and the backend's smaller than this is taken as none. */
+const SKEW_TOLERANCE_MS = 100;
+
 /** First retry after a backend error; doubles up to `maxPollMs`. */
 const FIRST_ERROR_DELAY_MS = 50;
 
@@ -107,8 +112,23 @@ export function createSharedRateLimiter(backend: Backend, options: SharedRateLim
   let closed = false;
   let timer: NodeJS.Timeout | undefined;
   let errorDelay = 0;
-  /** A penalty not yet known to be stored (its write failed or is in flight); 0 = none. */
+  /** A penalty not yet known to be stored (its write failed or is in flight), host time; 0 = none. */
   let pendingPenalty = 0;
+  /**
+   * The backend's clock minus this host's, from the latest answer (the backend's `now` against the
+   * host's clock half way through the request). A penalty's end comes in host time (the engine's
+   * `now + Retry-After`) and the backend compares it with its own: without this, a host running
+   * behind the backend would shorten the freeze by as much, or cancel it.
+   */
+  let skew: number | undefined;
+  const observe = (backendNow: number, sentAt: number) => {
+    const measured = backendNow - Math.round((sentAt + Date.now()) / 2);
+    // Clocks kept by NTP agree within this, and a measurement is only as good as half its round
+    // trip: below it the difference is noise, and taking it would make every instance (and every
+    // read) name a penalty's end a few ms apart.
+    skew = Math.abs(measured) < SKEW_TOLERANCE_MS ? 0 : measured;
+  };
+  const toBackend = (hostMs: number) => hostMs + (skew ?? 0);
   /** Backend operations started here, so `close()` can let them settle before the owner closes the backend. */
   const inFlight = new Set<Promise<unknown>>();
 
@@ -142,10 +162,12 @@ export function createSharedRateLimiter(backend: Backend, options: SharedRateLim
     if (!w) return;
     busy = true;
     const carried = pendingPenalty;
-    void track(store.acquire(w.cost, carried)).then(
+    const sentAt = Date.now();
+    void track(store.acquire(w.cost, carried === 0 ? 0 : toBackend(carried))).then(
       (d) => {
         busy = false;
         errorDelay = 0;
+        observe(d.now, sentAt);
         if (carried !== 0 && pendingPenalty === carried) pendingPenalty = 0;
         if (d.granted) {
           if (w.done) {
@@ -174,6 +196,13 @@ export function createSharedRateLimiter(backend: Backend, options: SharedRateLim
     );
   };
 
+  const usageRead = async () => {
+    const sentAt = Date.now();
+    const u = await track(store.usage());
+    observe(u.now, sentAt);
+    return u;
+  };
+
   return {
     acquire(cost = 1, signal) {
       const invalid = invalidCost(cost, o.limit);
@@ -192,7 +221,9 @@ export function createSharedRateLimiter(backend: Backend, options: SharedRateLim
       const until = Math.ceil(untilEpochMs);
       if (until > pendingPenalty) pendingPenalty = until;
       try {
-        await track(store.penalize(until));
+        // The clocks' difference is learnt from any answer; before the first one, from a usage read.
+        if (skew === undefined) await usageRead().catch(() => {});
+        await track(store.penalize(toBackend(until)));
         if (pendingPenalty === until) pendingPenalty = 0;
       } finally {
         // Wake the sleeping head to re-evaluate against the new freeze (and, if the write
@@ -202,10 +233,12 @@ export function createSharedRateLimiter(backend: Backend, options: SharedRateLim
     },
 
     async usage(): Promise<RateLimiterUsage> {
-      const u = await track(store.usage());
+      const u = await usageRead();
       const waiting = waiters.waiting;
-      const frozen = Math.max(u.frozenUntil, pendingPenalty);
-      return { limit: o.limit, windowMs: o.windowMs, used: u.used, waiting, frozenUntil: frozen > u.now ? frozen : undefined };
+      // Reported in host time, like the penalty it came from.
+      const offset = skew ?? 0;
+      const frozen = Math.max(u.frozenUntil - offset, pendingPenalty);
+      return { limit: o.limit, windowMs: o.windowMs, used: u.used, waiting, frozenUntil: frozen > u.now - offset ? frozen : undefined };
     },
 
     async close() {

@@ -1,8 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ScheduleSpec, Scheduler, Tick } from '@tidesync/core';
+import { parseCron, type ScheduleSpec, type Scheduler, type Tick } from '@tidesync/core';
 import { schedulerConformance } from '@tidesync/core/testing';
-import { createBullMQScheduler } from '../src/bullmq-scheduler.js';
-import { backendKinds, testNamespace, uniqueName, type TestNamespace } from './helpers.js';
+import { Redis } from 'ioredis';
+import { createBullMQAdapter } from '../src/adapter.js';
+import { createBullMQScheduler, cronRepeatStrategy } from '../src/bullmq-scheduler.js';
+import type { Backend } from '../src/connection.js';
+import { TEST_REDIS_URL, backendKinds, testNamespace, uniqueName, type TestNamespace } from './helpers.js';
 
 const spec = (fields: Partial<ScheduleSpec> = {}): ScheduleSpec => ({
   id: 'job',
@@ -14,6 +17,43 @@ const spec = (fields: Partial<ScheduleSpec> = {}): ScheduleSpec => ({
   ...fields,
 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Every occurrence in [from, to) that `next` names, walking from `from`. */
+const walk = (next: (after: number) => number | undefined, from: number, to: number) => {
+  const out: number[] = [];
+  for (let t = next(from); t !== undefined && t < to; t = next(t)) out.push(t);
+  return out;
+};
+
+describe('the next occurrence BullMQ is given', () => {
+  it.each([
+    ['0,30 2 * * *', 'America/New_York', '2026-03-07T12:00Z', '2026-03-09T12:00Z'],
+    ['0 2 * * *', 'Australia/Lord_Howe', '2026-10-03T00:00Z', '2026-10-06T00:00Z'],
+    ['0 0 * * *', 'America/Santiago', '2026-09-04T00:00Z', '2026-09-08T00:00Z'],
+    ['*/15 * * * *', 'Europe/Rome', '2026-10-25T00:00Z', '2026-10-25T03:00Z'],
+  ])('is core\'s for %s in %s across its DST change: every occurrence placed, none lost', (pattern, tz, from, to) => {
+    const strategy = cronRepeatStrategy();
+    const core = parseCron(pattern, tz);
+    const ours = walk((t) => strategy(t, { pattern, tz }), Date.parse(from), Date.parse(to));
+    expect(ours).toEqual(walk((t) => core.next(t), Date.parse(from), Date.parse(to)));
+    // One occurrence per day at least, on the days the gap moved it.
+    expect(ours.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('goes to the ticks queue and to the worker (BullMQ computes the next job on both)', async () => {
+    const settings: unknown[] = [];
+    const fake = {
+      newQueue: (_name: string, options?: { settings?: unknown }) => {
+        settings.push(options?.settings);
+        throw new Error('stop here');
+      },
+    } as unknown as Backend;
+    const s = createBullMQScheduler(fake, { name: 'x' });
+    s.add(spec(), async () => {});
+    await expect(s.start()).rejects.toThrow('stop here');
+    expect(settings).toEqual([{ repeatStrategy: expect.any(Function) }]);
+  });
+});
 
 // Real time (BullMQ schedules by the wall clock), so cadences here have a seconds field.
 for (const kind of backendKinds) {
@@ -240,6 +280,107 @@ for (const kind of backendKinds) {
       expect(ticks).toMatchObject([{ schedule: 'inventory:eu', catchUp: true }]);
     });
 
+    it('a tick whose overlap check fails (the backend away a moment) is tried again and fires, reported, not lost', async () => {
+      ns = testNamespace(kind);
+      const backend = ns.connect();
+      const newQueue = backend.newQueue.bind(backend);
+      let failures = 1;
+      backend.newQueue = (queueName, options) => {
+        const q = newQueue(queueName, options);
+        const getActive = q.getActive.bind(q);
+        q.getActive = async (...args) => {
+          if (failures > 0) {
+            failures--;
+            throw new Error('connection reset');
+          }
+          return getActive(...args);
+        };
+        return q;
+      };
+      const errors: string[] = [];
+      const s = createBullMQScheduler(backend, { name: uniqueName('ticks'), lateAfterMs: 5_000, onError: (err) => errors.push(String(err)) });
+      running.push(s);
+      const fired: number[] = [];
+      s.add(spec({ cron: '*/2 * * * * *' }), async (t) => void fired.push(t.scheduledAt));
+      await s.start();
+      await sleep(5_500);
+      await s.stop();
+      expect(errors).toEqual(['Error: connection reset']);
+      // Every occurrence from the first fires, the one whose check failed included (a second late).
+      expect(fired.length).toBeGreaterThanOrEqual(2);
+      const first = Math.min(...fired);
+      const expected = Array.from({ length: fired.length }, (_, i) => first + i * 2_000);
+      expect([...fired].sort()).toEqual(expected);
+    });
+
+    it('a start that failed (its store unreadable) can be tried again, and the catch-up is not lost', async () => {
+      ns = testNamespace(kind);
+      let reads = 0;
+      const persistence = {
+        readLastTick: async () => {
+          if (reads++ === 0) throw new Error('store away');
+          return Date.now() - 3 * 86_400_000;
+        },
+        writeLastTick: async () => {},
+      };
+      const ticks: Tick[] = [];
+      const s = make(uniqueName('ticks'), { persistence });
+      s.add(spec({ cron: '0 0 * * *' }), async (t) => void ticks.push(t));
+      await expect(s.start()).rejects.toThrow('store away');
+      await s.start();
+      for (let i = 0; i < 30 && ticks.length === 0; i++) await sleep(100);
+      expect(ticks).toMatchObject([{ catchUp: true }]);
+    });
+
+    it('a schedule removed while it opens leaves no worker behind', async () => {
+      ns = testNamespace(kind);
+      const backend = ns.connect();
+      const newWorker = backend.newWorker.bind(backend);
+      const workers: Array<ReturnType<Backend['newWorker']>> = [];
+      backend.newWorker = (...args) => {
+        const w = newWorker(...args);
+        workers.push(w);
+        return w;
+      };
+      // Removed just as its BullMQ schedule is created, before its worker is.
+      const newQueue = backend.newQueue.bind(backend);
+      backend.newQueue = (queueName, options) => {
+        const q = newQueue(queueName, options);
+        if (!queueName.endsWith('.gone')) return q;
+        const upsert = q.upsertJobScheduler.bind(q);
+        q.upsertJobScheduler = async (...args) => {
+          const created = await upsert(...args);
+          s.remove('gone');
+          return created;
+        };
+        return q;
+      };
+      const s = createBullMQScheduler(backend, { name: uniqueName('ticks') });
+      running.push(s);
+      s.add(spec({ id: 'kept' }), async () => {});
+      await s.start();
+      s.add(spec({ id: 'gone' }), async () => {});
+      await sleep(1_500);
+      expect(workers.filter((w) => w.isRunning())).toHaveLength(1);
+    });
+
+    it('the first instance after a cadence change runs the start-up plan', async () => {
+      ns = testNamespace(kind);
+      const name = uniqueName('ticks');
+      const a = make(name);
+      a.add(spec({ cron: '0 0 1 1 *' }), async () => {});
+      await a.start();
+      await a.stop();
+      const b = make(name);
+      b.add(spec({ cron: '0 0 2 1 *' }), async () => {});
+      await b.start();
+      expect(b.shouldRunOnStart!('job')).toBe(true);
+      const c = make(name);
+      c.add(spec({ cron: '0 0 2 1 *' }), async () => {});
+      await c.start();
+      expect(c.shouldRunOnStart!('job')).toBe(false);
+    });
+
     it('reports handler errors and keeps firing, even through a logger that throws', async () => {
       ns = testNamespace(kind);
       const errors: string[] = [];
@@ -260,3 +401,39 @@ for (const kind of backendKinds) {
     });
   });
 }
+
+describe.skipIf(!TEST_REDIS_URL)('the adapter on Redis', () => {
+  it('close() stops the schedulers it made: a tick waiting behind a running one goes back, it does not run', async () => {
+    const prefix = uniqueName('tst');
+    const adapter = createBullMQAdapter({ connection: { redis: TEST_REDIS_URL!, prefix }, name: uniqueName('app') });
+    const ticks = adapter.scheduler();
+    const started: number[] = [];
+    ticks.add(spec({ overlap: 'bufferOne' }), async () => {
+      started.push(Date.now());
+      await sleep(1_800);
+    });
+    await ticks.start();
+    for (let i = 0; i < 40 && started.length === 0; i++) await sleep(50);
+    await sleep(1_100); // the next tick now waits behind the running one
+    const closing = Date.now();
+    await adapter.close();
+    expect(started.filter((at) => at >= closing)).toEqual([]);
+    const redis = new Redis(TEST_REDIS_URL!);
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+    await redis.quit();
+  });
+
+  it('connects to a Redis named by an IPv6 address in brackets', async () => {
+    const prefix = uniqueName('tst');
+    const url = new URL(TEST_REDIS_URL!);
+    if (!['127.0.0.1', 'localhost'].includes(url.hostname)) return; // the local server only
+    const adapter = createBullMQAdapter({ connection: { redis: `redis://[::1]:${url.port || 6379}`, prefix }, name: uniqueName('app'), closeTimeoutMs: 1_000 });
+    try {
+      const answer = await Promise.race([adapter.queue.size(), sleep(5_000).then(() => 'no answer')]);
+      expect(answer).toBe(0);
+    } finally {
+      await adapter.close();
+    }
+  });
+});

@@ -1,9 +1,11 @@
 import { spawn } from 'node:child_process';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Logger } from '@tidesync/core';
 import { createBullMQAdapter } from '../src/index.js';
 import { connect } from '../src/connection.js';
+import { createSharedRateLimiter } from '../src/shared-rate-limiter.js';
 
 // No server needed: nothing listens on port 1, so every connection attempt is refused at once.
 const NOWHERE = 'redis://user:s3cret-pw@127.0.0.1:1';
@@ -93,6 +95,31 @@ describe('closing while the server is away', () => {
     const started = Date.now();
     await adapter.close();
     expect(Date.now() - started).toBeLessThan(2_500);
+  });
+
+  it('drops the connections of its PostgreSQL pool that a server that stopped answering still holds', async () => {
+    // A server that accepts connections and never answers: the pool's client waits for good.
+    const sockets = new Set<Socket>();
+    const server = createServer((socket) => {
+      socket.resume(); // reads (and ignores) what comes, so it sees the client hang up
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    closers.push(async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    const { port } = server.address() as AddressInfo;
+    const backend = connect({ postgres: `postgres://postgres@127.0.0.1:${port}/test` }, { closeTimeoutMs: 500 });
+    const limiter = createSharedRateLimiter(backend, { name: 'stuck', limit: 1, windowMs: 1_000 });
+    void limiter.acquire(1).catch(() => {});
+    await new Promise((r) => setTimeout(r, 200));
+    expect(sockets.size).toBe(1);
+    await limiter.close?.();
+    await backend.close();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(sockets.size).toBe(0);
   });
 
   it('returns when the server was never reachable', async () => {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { AbortedError, SyncConfigError, maxInAnyWindow, type RateLimiter } from '@tidesync/core';
 import { rateLimiterConformance } from '@tidesync/core/testing';
 import type { Backend } from '../src/connection.js';
@@ -106,6 +106,25 @@ for (const { kind, url } of kinds) {
         expect(grantedAt).toHaveLength(3);
         for (const at of grantedAt) expect(at).toBeGreaterThanOrEqual(until);
       });
+    });
+
+    it('a penalty lasts as long as asked on a host whose clock runs behind the backend', async () => {
+      const name = budgetName();
+      const realNow = Date.now.bind(Date);
+      // This host's clock runs 5 s behind the backend's: a 429 saying "in 2 s" comes as now + 2 s
+      // on this clock, which the backend's clock has already passed.
+      const behind = vi.spyOn(Date, 'now').mockImplementation(() => realNow() - 5_000);
+      try {
+        await withInstances(kind, 1, () => ({ name, limit: 10, windowMs }), async ([l]) => {
+          await l!.penalize(Date.now() + 2_000);
+          expect((await l!.usage()).frozenUntil).toBeGreaterThan(Date.now() + 1_800);
+          const started = performance.now();
+          await l!.acquire(1);
+          expect(performance.now() - started).toBeGreaterThanOrEqual(1_900);
+        });
+      } finally {
+        behind.mockRestore();
+      }
     });
 
     it('close() rejects local waiters and leaves the backend usable', async () => {
