@@ -36,6 +36,14 @@ const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => void
     res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '7' }).end(JSON.stringify({ rateLimitState: { reset: 'soon' } })),
   '/429-bad-reset-only': (_req, res) => res.writeHead(429, { 'content-type': 'application/json' }).end(JSON.stringify({ rateLimitState: 'n/a' })),
   '/slow': (_req, res) => void setTimeout(() => res.writeHead(200).end('[]'), 2_000),
+  '/big-declared': (_req, res) => res.writeHead(200, { 'content-length': String(3_000) }).end(`[${'1,'.repeat(1_499)}1`.slice(0, 3_000)),
+  // No length given, and it never ends: 1 kB every few ms.
+  '/endless': (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.write('[');
+    const timer = setInterval(() => res.write(`${'0,'.repeat(512)}`), 2);
+    res.on('close', () => clearInterval(timer));
+  },
   '/reset': (req) => req.socket.destroy(),
 };
 
@@ -186,6 +194,16 @@ describe('createHttpSource', () => {
     expect(slow).toBeInstanceOf(RetryableError);
     expect(slow.message).toMatch(/timed out after 500 ms/);
     expect(await failure('/reset')).toBeInstanceOf(RetryableError);
+  });
+
+  it('cuts off a body larger than maxBodyBytes, declared or streamed without end, as retryable', async () => {
+    for (const route of ['/big-declared', '/endless']) {
+      const err = await failure(route, source({ maxBodyBytes: 2_048, timeoutMs: 5_000 }));
+      expect(err).toBeInstanceOf(RetryableError);
+      expect(err.message).toMatch(/more than 2048 bytes/);
+    }
+    // A body within the limit is read whole, in however many chunks it comes.
+    expect(await fetchOf('/ok', source({ maxBodyBytes: 64 }))).toEqual([{ startTime: '09:00' }]);
   });
 
   it('stops at once when its signal aborts', async () => {

@@ -25,6 +25,11 @@ const optionsSchema = z.object({
   secrets: z.array(z.string()).default([]),
   /** Whole-request timeout: connect, headers and body. */
   timeoutMs: positiveInt.default(10_000),
+  /**
+   * Longest body read, in bytes (default 32 MiB). A bigger one — a partner gone wrong, an endless
+   * stream — is cut off and the fetch fails as retryable, rather than held in memory whole.
+   */
+  maxBodyBytes: positiveInt.default(32 * 1024 * 1024),
   /** Keep-alive pool size towards the origin. */
   connections: positiveInt.default(8),
   keepAliveTimeoutMs: positiveInt.default(30_000),
@@ -54,6 +59,28 @@ export interface HttpSource<P> extends Source<P, unknown> {
 }
 
 const SNIPPET = 160;
+
+class BodyTooLarge extends Error {}
+
+/** The body as UTF-8 text, or `BodyTooLarge` (the rest unread, the request aborted) past `max` bytes. */
+async function readText(response: Dispatcher.ResponseData, max: number): Promise<string> {
+  const giveUp = (): never => {
+    // Aborting the request makes the body emit an abort error, which is expected here.
+    response.body.on('error', () => {});
+    response.body.destroy();
+    throw new BodyTooLarge();
+  };
+  const declared = Number(response.headers['content-length']);
+  if (Number.isFinite(declared) && declared > max) giveUp();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of response.body) {
+    size += (chunk as Buffer).length;
+    if (size > max) giveUp();
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
 
 /**
  * A Source over HTTP on undici: keep-alive pool, whole-request timeout, JSON bodies, and errors
@@ -124,9 +151,13 @@ export function createHttpSource<P = unknown>(options: HttpSourceOptions<P>): Ht
         headers: { accept: 'application/json', ...o.headers },
         signal,
       });
-      text = await response.body.text();
+      text = await readText(response, o.maxBodyBytes);
     } catch (err) {
       if (context.signal.aborted) throw new AbortedError(`${what} aborted`);
+      if (err instanceof BodyTooLarge) {
+        stats.failures++;
+        throw new RetryableError(`${what} answered a body of more than ${o.maxBodyBytes} bytes (maxBodyBytes); not read`);
+      }
       stats.failures++;
       if (timeout.aborted || err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
         throw new RetryableError(`${what} timed out after ${o.timeoutMs} ms`);
