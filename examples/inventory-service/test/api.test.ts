@@ -136,6 +136,15 @@ describe.each(backends)('HTTP API on %s', (backend) => {
     expect(typeof res.body.message).toBe('string');
   });
 
+  it('names what is wrong with a date given twice or as a list; a real date of year 1 is just a day gone by', async () => {
+    const twice = await h.get('/experience/14/slots?date=2025-03-05&date=2025-03-06');
+    expect(twice).toMatchObject({ status: 400, body: { message: 'date: must be given once, as YYYY-MM-DD' } });
+    // `date[]` is a parameter of another name, so `date` is missing.
+    for (const query of ['', '?date[]=2025-03-05']) expect((await h.get(`/experience/14/slots${query}`)).body.message).toBe('date: is required (YYYY-MM-DD)');
+    expect(await h.get('/experience/14/slots?date=0001-01-01')).toEqual({ status: 200, body: [] });
+    expect((await h.get('/experience/14/slots?date=0099-02-29')).status).toBe(400);
+  });
+
   it.each([
     ['a body that is not JSON', '{"productId": 17,', 400],
     ['a string product id', { productId: '17', days: ['Mon'] }, 400],

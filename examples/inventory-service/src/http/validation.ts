@@ -28,7 +28,7 @@ export const productIdParam = z
   .refine((n) => n > 0, 'must be a positive integer');
 
 export const dateQuery = z
-  .string({ message: 'is required (YYYY-MM-DD)' })
+  .string({ error: (issue) => (issue.input === undefined ? 'is required (YYYY-MM-DD)' : 'must be given once, as YYYY-MM-DD') })
   .refine(isIsoDate, 'must be a real calendar date written YYYY-MM-DD');
 
 const days = z
