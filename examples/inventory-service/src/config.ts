@@ -13,7 +13,7 @@ export interface ProductSeed {
 
 /**
  * `14:Mon,Tue,Wed;15:Sun` → products with their operating weekdays. Throws a readable message
- * naming every bad entry, one per line.
+ * naming every bad entry, separated by "; ".
  */
 export function parseProducts(text: string): ProductSeed[] {
   const seen = new Set<number>();
@@ -101,7 +101,9 @@ const envSchema = z.object({
       .string()
       .regex(/^postgres(ql)?:\/\//, { message: 'expected a postgres:// or postgresql:// URL (empty means embedded PGlite)' })
       // Checked here rather than by the driver at start-up, whose message would not name the variable.
-      .refine((u) => URL.canParse(u), { message: 'not a valid URL (a port that is not a number? characters that need %-encoding in the password?)' })
+      // `user:pw@/db?host=/var/run/postgresql` (a unix socket) has no host, which URL refuses and
+      // node-postgres accepts: a host is put in for the check.
+      .refine((u) => URL.canParse(u.replace(/@\//, '@socket/')), { message: 'not a valid URL (a port that is not a number? characters that need %-encoding in the password?)' })
       .optional(),
   ),
   DATABASE_SCHEMA: z

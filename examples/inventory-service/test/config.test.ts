@@ -86,6 +86,10 @@ describe('configuration from the environment', () => {
     }
   });
 
+  it('takes a PostgreSQL URL naming a unix socket directory, as node-postgres does', () => {
+    for (const url of ['postgres://app:pw@/inv?host=/var/run/postgresql', 'postgres:///inv?host=/var/run/postgresql']) expect(loadConfig({ DATABASE_URL: url }).databaseUrl).toBe(url);
+  });
+
   it('lists every bad variable and every bad product at once', () => {
     let message = '';
     try {

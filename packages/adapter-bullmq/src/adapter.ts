@@ -78,11 +78,14 @@ export function createBullMQAdapter<P = unknown>(options: BullMQAdapterOptions):
       // which fails the commands this is still waiting on (a held task's hand-back): its lock
       // lapses and another instance takes it then.
       const graceful = (async () => {
-        // Schedulers first: a tick still waiting (bufferOne) goes back to the queue rather than
-        // running its plan against a queue that is closing. (The engine's stop does the same; a
-        // close without it would otherwise leave the ticks running.)
-        for (const s of schedulers.splice(0)) await s.stop();
+        // The schedulers stop before the queue closes: a tick still waiting (bufferOne) goes back
+        // rather than running its plan against a queue that is closing. (The engine's stop does the
+        // same; a close without it would otherwise leave the ticks running.) The limiters close
+        // meanwhile, whatever becomes of the stops: a tick handler that hangs must not leave their
+        // waiters and timers behind.
+        const stops = Promise.all(schedulers.splice(0).map((s) => s.stop()));
         for (const l of limiters.splice(0)) await l.close?.();
+        await settlesWithin(stops, o.closeTimeoutMs);
         await queue.close?.();
       })();
       const started = Date.now();

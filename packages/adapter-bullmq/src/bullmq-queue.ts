@@ -315,8 +315,11 @@ export function createBullMQQueue<P = unknown>(backend: Backend, options: BullMQ
             // The record `find` read may predate the finish (acked between the two reads, the
             // usual case for a key in flight at the tick): its finish time is read afresh.
             const current = state === 'unknown' ? undefined : await existing.q.getJob(existing.job.id!);
-            if ((current?.finishedOn ?? 0) >= entry.task.enqueuedAt) return setAll('inflight');
-            // Gone already: removing by id could take another instance's new copy with it.
+            const finishedOn = current ? current.finishedOn : existing.job.finishedOn;
+            if ((finishedOn ?? 0) >= entry.task.enqueuedAt) return setAll('inflight');
+            // Re-added meanwhile by another instance's offer: queued again, so this one merges into
+            // it (not atomically, see above). Removing by id would take that copy with it.
+            if (current && !((current.finishedOn ?? 0) > 0)) return setAll('merged');
             if (current) await current.remove().catch(() => {});
             fresh.push({ q: paused.has(entry.task.job) ? parked : main, task: entry.task });
             return setAll('added');

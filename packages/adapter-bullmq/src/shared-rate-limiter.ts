@@ -116,13 +116,16 @@ export function createSharedRateLimiter(backend: Backend, options: SharedRateLim
   let pendingPenalty = 0;
   /**
    * The backend's clock minus this host's, from the latest answer (the backend's `now` against the
-   * host's clock half way through the request). A penalty's end comes in host time (the engine's
+   * host's clock when the request was sent). A penalty's end comes in host time (the engine's
    * `now + Retry-After`) and the backend compares it with its own: without this, a host running
    * behind the backend would shorten the freeze by as much, or cancel it.
    */
   let skew: number | undefined;
   const observe = (backendNow: number, sentAt: number) => {
-    const measured = backendNow - Math.round((sentAt + Date.now()) / 2);
+    // The backend read its clock somewhere between sending and answering. Taken at the sending, the
+    // difference errs only towards a later end (by up to the round trip, or a wait for a pooled
+    // connection), never an earlier one.
+    const measured = backendNow - sentAt;
     // Clocks kept by NTP agree within this, and a measurement is only as good as half its round
     // trip: below it the difference is noise, and taking it would make every instance (and every
     // read) name a penalty's end a few ms apart.

@@ -22,7 +22,7 @@
  * before while rows come in key order, with nested maps of the key texts once they do not
  * (`KeyCheck`), never with a concatenated identity string per row.
  */
-import { StoreRejectedError, SyncError, errorMessage, type ScopeWrite } from '@tidesync/core';
+import { StoreRejectedError, SyncError, errorMessage, isStoreRejection, type ScopeWrite } from '@tidesync/core';
 import { fitText, normalType } from './column-types.js';
 import { BINARY_HEADER, BINARY_TRAILER } from './copy-binary.js';
 import { CopyBuffer } from './copy-buffer.js';
@@ -313,12 +313,14 @@ const rejectingThrows = <T>(scope: string, what: string, fn: () => T): T => {
   try {
     return fn();
   } catch (err) {
-    throw err instanceof SyncError ? err : new StoreRejectedError(`scope ${scope}: ${what} failed: ${errorMessage(err)}`, { cause: err });
+    throw isStoreRejection(err) ? err : new StoreRejectedError(`scope ${scope}: ${what} failed: ${errorMessage(err)}`, { cause: err });
   }
 };
 
 function rowError(err: unknown, plan: TablePlan, scope: string, column: ColumnPlan | undefined): SyncError {
-  if (err instanceof SyncError) return err;
+  // Whatever a row's value or a user's function threw is the data's fault (a SyncError of another
+  // code included, which the engine would take for a store that is away).
+  if (isStoreRejection(err)) return err as SyncError;
   return new StoreRejectedError(`scope ${scope}: ${plan.name}.${column?.name ?? '?'}: ${errorMessage(err)}`, { cause: err });
 }
 

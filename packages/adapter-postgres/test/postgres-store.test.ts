@@ -167,6 +167,24 @@ describe.each(backends.flatMap((b) => methods.map((m) => [`${b.name}, ${m} stagi
     expect((await store.readKeyStates(['inv:p1:2026-11-28'])).get('inv:p1:2026-11-28')?.lastSuccessAt).toBe(1_000);
   }));
 
+  it('a mapping that throws, whatever it throws (a SyncError of another code too), is a rejection of that data', withStore(async (_store, schema) => {
+    const failing = new SyncError('PAYLOAD_INVALID', 'no price for a slot');
+    for (const mapping of [
+      { rows: () => { throw failing; } },
+      { scopeValues: () => { throw failing; } },
+      { rows: () => { throw new TypeError('cannot read properties of undefined'); } },
+    ]) {
+      const store = createPostgresStore<Slot[]>({ client: await backend.client(), schema, staging, ...inventoryMapping, ...mapping });
+      try {
+        const err = await write(store, { 'p1:2026-11-28': [slot('09:00', 5)] }).catch((e: unknown) => e);
+        expect((err as SyncError).code).toBe('STORE_REJECTED');
+        expect((err as Error).message).toMatch(/scope p1:2026-11-28: (rows|scopeValues)\(\) failed: /);
+      } finally {
+        await store.close();
+      }
+    }
+  }));
+
   it('a value the database refuses in the second table rolls back the first table too', withStore(async (store, schema, admin) => {
     await write(store, { 'p1:2026-11-28': [slot('09:00', 5)] });
     const before = await versions(admin, schema);

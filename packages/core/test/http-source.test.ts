@@ -19,6 +19,7 @@ const seen: { path: string; key: string | undefined }[] = [];
 const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => void> = {
   '/ok': (_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify([{ startTime: '09:00' }])),
   '/empty': (_req, res) => res.writeHead(200).end('[]'),
+  '/bom': (_req, res) => res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(Buffer.from('\uFEFF[{"startTime":"09:00"}]', 'utf8')),
   '/html': (_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>Bad gateway</html>'),
   '/truncated': (_req, res) => res.writeHead(200).end('[{"startTime": "09:'),
   '/503': (_req, res) => res.writeHead(503).end('upstream down'),
@@ -103,6 +104,8 @@ describe('createHttpSource', () => {
   it('fetches JSON with the headers, below the base path', async () => {
     expect(await fetchOf('/ok')).toEqual([{ startTime: '09:00' }]);
     expect(await fetchOf('/empty')).toEqual([]);
+    // A byte-order mark before the JSON (some servers send one) is not part of it.
+    expect(await fetchOf('/bom')).toEqual([{ startTime: '09:00' }]);
     expect(seen.find((s) => s.path === '/api/v1/inventory/ok?date=2026-11-28')?.key).toBe(TOKEN);
   });
 

@@ -31,9 +31,18 @@ function settingsOrEveryProblem(options: SyncModuleOptions | undefined): Resolve
   } catch (err) {
     if (!(err instanceof SyncConfigError)) throw err;
     let engineIssues: readonly ConfigIssue[] = [];
+    const engineOptions = engineOptionsOf(options);
     try {
-      // Validation only: an engine opens nothing until it starts, and this one never does.
-      createSyncEngine({ ...engineOptionsOf(options), logger: noopLogger });
+      // Validation only: an engine opens nothing until it starts, and this one never does. It
+      // adds its jobs to the scheduler, though: a scheduler given in the options is seen through a
+      // view whose add/remove do nothing (its shape is still checked). Jobs are left out when
+      // overrides are set: an override the settings' problems kept from applying may fix them.
+      const scheduler = engineOptions.scheduler;
+      const inert =
+        typeof scheduler === 'object' && scheduler !== null
+          ? new Proxy(scheduler, { get: (target, key) => (key === 'add' || key === 'remove') && typeof Reflect.get(target, key) === 'function' ? () => {} : Reflect.get(target, key) })
+          : scheduler;
+      createSyncEngine({ ...engineOptions, ...(options?.jobOverrides !== undefined ? { jobs: [] } : {}), scheduler: inert, logger: noopLogger });
     } catch (engineErr) {
       if (engineErr instanceof SyncConfigError) engineIssues = engineErr.issues;
     }

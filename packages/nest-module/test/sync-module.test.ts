@@ -3,7 +3,7 @@ import { Inject, Injectable, Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { Test } from '@nestjs/testing';
 import { createMemoryStore } from '@tidesync/adapter-memory';
-import { SyncConfigError, createVirtualClock, type SyncEngine as CoreSyncEngine } from '@tidesync/core';
+import { SyncConfigError, createCronScheduler, createVirtualClock, type SyncEngine as CoreSyncEngine } from '@tidesync/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   InjectSyncEngine,
@@ -109,6 +109,23 @@ describe('SyncModule.forRoot', () => {
       .then(() => undefined, (err: unknown) => err);
     expect(error).toBeInstanceOf(SyncConfigError);
     expect((error as SyncConfigError).issues.map((i) => i.path).sort()).toEqual(['autoStart', 'batchSize', 'concurrency']);
+  });
+
+  it('leaves a scheduler given in the options untouched while it collects those problems', async () => {
+    const scheduler = createCronScheduler();
+    const added: string[] = [];
+    const add = scheduler.add.bind(scheduler);
+    scheduler.add = (spec, handler) => {
+      added.push(spec.id);
+      add(spec, handler);
+    };
+    // The engine options are valid: only the check of them creates an engine that adds its jobs.
+    const bad = { ...baseOptions(), scheduler, jobs: [{ name: 'j', schedule: '* * * * *', plan: () => [] }], autoStart: 'yes' as unknown as boolean };
+    const error = await Test.createTestingModule({ imports: [SyncModule.forRoot(bad)] })
+      .compile()
+      .then(() => undefined, (err: unknown) => err);
+    expect((error as SyncConfigError).issues.map((i) => i.path)).toEqual(['autoStart']);
+    expect(added).toEqual([]);
   });
 });
 

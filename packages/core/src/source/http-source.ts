@@ -79,7 +79,9 @@ async function readText(response: Dispatcher.ResponseData, max: number): Promise
     if (size > max) giveUp();
     chunks.push(chunk as Buffer);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  // TextDecoder, not Buffer#toString: it drops a leading byte-order mark, as undici's text() did
+  // (some servers send one before JSON, which JSON.parse refuses).
+  return new TextDecoder().decode(Buffer.concat(chunks));
 }
 
 /**
