@@ -258,6 +258,15 @@ export function createBullMQScheduler(backend: Backend, options: BullMQScheduler
     // Read before the schedule is created: a read that fails then fails the start, which can be
     // tried again with the schedule still absent (created first, the catch-up would be lost).
     const last = !existing && e.spec.catchUp && o.persistence ? await o.persistence.readLastTick(e.spec.id) : undefined;
+    // The catch-up is added before the schedule too, for the same reason. A job id per occurrence:
+    // instances starting together add it once; kept a day once done, so an instance that read the
+    // last tick before the catch-up ran, and adds it after, adds nothing.
+    if (!existing && last !== undefined) {
+      const previous = e.cron.prev(Date.now());
+      if (last < previous) {
+        await e.ticks!.add(e.spec.id, { schedule: e.spec.id }, { jobId: `${CATCH_UP_PREFIX}${idSafe(e.spec.id)}~${previous}`, removeOnComplete: { age: 86_400 }, removeOnFail: true });
+      }
+    }
     if (!same) {
       try {
         // New to BullMQ, or its cadence changed: the deployment's keys follow this instance's plan.
@@ -272,13 +281,6 @@ export function createBullMQScheduler(backend: Backend, options: BullMQScheduler
         createdHere.delete(e.spec.id);
         const now = await e.ticks!.getJobScheduler(e.spec.id);
         if (!now || now.pattern !== e.spec.cron) throw err;
-      }
-    }
-    if (!existing && last !== undefined) {
-      const previous = e.cron.prev(Date.now());
-      if (last < previous) {
-        // A job id per occurrence: instances starting together add it once.
-        await e.ticks!.add(e.spec.id, { schedule: e.spec.id }, { jobId: `${CATCH_UP_PREFIX}${idSafe(e.spec.id)}~${previous}`, removeOnComplete: true, removeOnFail: true });
       }
     }
   };

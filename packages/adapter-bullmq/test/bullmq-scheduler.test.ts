@@ -332,6 +332,34 @@ for (const kind of backendKinds) {
       expect(ticks).toMatchObject([{ catchUp: true }]);
     });
 
+    it('a start whose catch-up could not be added can be tried again, and the catch-up still fires', async () => {
+      ns = testNamespace(kind);
+      const backend = ns.connect();
+      const newQueue = backend.newQueue.bind(backend);
+      let failures = 1;
+      backend.newQueue = (queueName, options) => {
+        const q = newQueue(queueName, options);
+        const add = q.add.bind(q);
+        q.add = async (...args) => {
+          if (failures > 0 && String(args[2]?.jobId ?? '').startsWith('catchup~')) {
+            failures--;
+            throw new Error('connection reset');
+          }
+          return add(...args);
+        };
+        return q;
+      };
+      const persistence = { readLastTick: async () => Date.now() - 3 * 86_400_000, writeLastTick: async () => {} };
+      const s = createBullMQScheduler(backend, { name: uniqueName('ticks'), lateAfterMs: 1_500, persistence });
+      running.push(s);
+      const ticks: Tick[] = [];
+      s.add(spec({ cron: '0 0 * * *' }), async (t) => void ticks.push(t));
+      await expect(s.start()).rejects.toThrow('connection reset');
+      await s.start();
+      for (let i = 0; i < 30 && ticks.length === 0; i++) await sleep(100);
+      expect(ticks).toMatchObject([{ catchUp: true }]);
+    });
+
     it('a schedule removed while it opens leaves no worker behind', async () => {
       ns = testNamespace(kind);
       const backend = ns.connect();
