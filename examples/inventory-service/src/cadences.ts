@@ -20,6 +20,11 @@ export interface CadenceConfig {
   monthDays: number;
 }
 
+/** The last date any cadence covers: rows beyond it are never refreshed, so never served. */
+export function lastSyncedDate(today: string, config: Pick<CadenceConfig, 'weekDays' | 'monthDays'>): string {
+  return addDays(today, Math.max(config.weekDays, config.monthDays));
+}
+
 /** Day offsets from today each cadence covers. */
 export function cadenceOffsets(cadence: Cadence, config: Pick<CadenceConfig, 'weekDays' | 'monthDays'>): number[] {
   if (cadence === 'today') return [0];

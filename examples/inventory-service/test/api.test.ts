@@ -98,6 +98,31 @@ describe.each(backends)('HTTP API on %s', (backend) => {
     }
   });
 
+  it('serves nothing beyond the synced range, though rows kept from a longer SYNC_MONTH_DAYS are still there', async () => {
+    const today = dateIn(Date.now(), 'UTC');
+    const beyond = addDays(today, 14); // SYNC_MONTH_DAYS is 10 here; the same weekday as today
+    const schema = db.env.DATABASE_SCHEMA;
+    await h.service.db.transaction(async (q) => {
+      for (const table of ['slots', 'slot_pax']) {
+        await q(`CREATE TEMP TABLE copy AS SELECT * FROM ${schema}.${table} WHERE product_id = 16 AND date = $1::date`, [today]);
+        await q(`UPDATE copy SET date = $1::date, remaining = 5`, [beyond]);
+        await q(`INSERT INTO ${schema}.${table} SELECT * FROM copy`);
+        await q('DROP TABLE copy');
+      }
+    });
+    try {
+      const { rows } = await h.service.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${schema}.slots WHERE product_id = 16 AND date = $1::date`, [beyond]);
+      expect(rows[0]!.n).toBe(2);
+      expect(await h.get(`/experience/16/slots?date=${beyond}`)).toEqual({ status: 200, body: [] });
+      const { body } = await h.get('/experience/16/dates');
+      expect(body.dates.map((d: { date: string }) => d.date)).not.toContain(beyond);
+      expect(body.dates.every((d: { date: string }) => d.date <= addDays(today, 10))).toBe(true);
+    } finally {
+      await h.service.db.query(`DELETE FROM ${schema}.slot_pax WHERE product_id = 16 AND date = $1::date`, [beyond]);
+      await h.service.db.query(`DELETE FROM ${schema}.slots WHERE product_id = 16 AND date = $1::date`, [beyond]);
+    }
+  });
+
   it('lists available dates for two months with the lowest available slot price', async () => {
     const { status, body } = await h.get('/experience/14/dates');
     expect(status).toBe(200);

@@ -1,6 +1,7 @@
 import { Controller, Get, Inject, NotFoundException, Param, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { addDays, addMonths, dateIn, weekdayOf } from '../calendar.js';
+import { lastSyncedDate } from '../cadences.js';
 import type { DatePrice, Slot } from '../inventory-queries.js';
 import type { Product } from '../products-repository.js';
 import { SERVICE_RUNTIME } from '../tokens.js';
@@ -36,7 +37,10 @@ export class ExperienceController {
     // A date gone by is never fetched again; its rows stay until the hourly prune removes them,
     // and serving them meanwhile would show seats that can no longer be sold. A valid date, so
     // 200 with no slots, like any date without any.
-    if (date < dateIn(this.runtime.now(), this.runtime.config.timezone)) return [];
+    const today = dateIn(this.runtime.now(), this.runtime.config.timezone);
+    if (date < today) return [];
+    // Nor is a date beyond the synced range (rows kept from when SYNC_MONTH_DAYS was larger).
+    if (date > lastSyncedDate(today, this.runtime.config)) return [];
     // A weekday the product is not synced on is never refreshed: rows kept from before it was
     // dropped would be served stale, so such a date has no slots.
     if (!product.days.includes(weekdayOf(date))) return [];
@@ -54,7 +58,9 @@ export class ExperienceController {
   async dates(@Param('id', new ZodPipe(productIdParam, 'id')) productId: number): Promise<{ dates: DatePrice[] }> {
     const product = await this.known(productId);
     const today = dateIn(this.runtime.now(), this.runtime.config.timezone);
-    const dates = await this.runtime.queries.availableDates(productId, today, addMonths(today, 2));
+    const last = lastSyncedDate(today, this.runtime.config);
+    const twoMonths = addMonths(today, 2);
+    const dates = await this.runtime.queries.availableDates(productId, today, last < twoMonths ? last : twoMonths);
     return { dates: dates.filter((d) => product.days.includes(weekdayOf(d.date))) };
   }
 }
