@@ -30,6 +30,8 @@ export class ProductsRepository {
   private readonly schema: string;
   /** adapter-postgres's documented sync-state table: the engine reads it for keys it does not hold in memory. */
   private readonly keyState: string;
+  /** Keys given up on: a product's and a past date's go with their rows, or they would be counted for good. */
+  private readonly deadLetter: string;
   /** The last list read or written: what the cadences plan from while the database is away. */
   private cached: Product[] = [];
   /** Bumped by every change, so a list read that raced with a change does not overwrite the cache. */
@@ -48,6 +50,7 @@ export class ProductsRepository {
     this.schema = quoteIdent(schema);
     this.table = `${this.schema}.products`;
     this.keyState = `${this.schema}.tidesync_key_state`;
+    this.deadLetter = `${this.schema}.tidesync_dead_letter`;
   }
 
   /** Replaces (or drops) one product in the cached list after a change this process made. */
@@ -126,7 +129,7 @@ export class ProductsRepository {
   }
 
   /**
-   * Removes the product, its synced inventory and its keys' freshness in one transaction (all or
+   * Removes the product, its synced inventory and its keys' freshness and dead letters in one transaction (all or
    * nothing), between two inventory writes of this process: once it returns, no write of this
    * process can land for it, and a product added back later is fetched as a new one (its rows are
    * gone, so the freshness they had must go too).
@@ -144,6 +147,7 @@ export class ProductsRepository {
           [productId],
         );
         await query(`DELETE FROM ${this.keyState} WHERE starts_with(key, $1)`, [inventoryKeyPrefix(productId)]);
+        await query(`DELETE FROM ${this.deadLetter} WHERE starts_with(key, $1)`, [inventoryKeyPrefix(productId)]);
         return true;
       });
       if (removed) this.cache(productId, undefined);
@@ -153,7 +157,7 @@ export class ProductsRepository {
 
   /**
    * Deletes the synced inventory of every date before `date` (the partner's today) and those keys'
-   * freshness, in one statement. Past dates are never fetched or served again; without this the
+   * freshness and dead letters, in one statement. Past dates are never fetched or served again; without this the
    * tables would keep a day of every product, every day. Idempotent, so every instance may run it.
    * Returns how many slots went.
    */
@@ -162,6 +166,7 @@ export class ProductsRepository {
       `WITH x AS (DELETE FROM ${this.schema}.slot_pax WHERE date < $1::date), ` +
         // Inventory keys end in their date (inventoryKey), and ISO dates sort as text.
         `k AS (DELETE FROM ${this.keyState} WHERE starts_with(key, $2) AND right(key, 10) < $3), ` +
+        `d AS (DELETE FROM ${this.deadLetter} WHERE starts_with(key, $2) AND right(key, 10) < $3), ` +
         `s AS (DELETE FROM ${this.schema}.slots WHERE date < $1::date RETURNING 1) SELECT count(*)::int AS n FROM s`,
       [date, INVENTORY_KEY_PREFIX, date],
     );

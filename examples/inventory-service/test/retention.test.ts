@@ -52,6 +52,26 @@ describe.each(backends)('rows of dates gone by on %s', (backend) => {
     expect(await h!.service.runtime.products.pruneBefore(tomorrow)).toBe(0);
   });
 
+  it('dead letters go with their rows: a past date\'s at the prune, a deleted product\'s with it', async () => {
+    const schema = db.env.DATABASE_SCHEMA;
+    const past = addDays(today, -3);
+    const letters = [inventoryKey(16, past), inventoryKey(16, addDays(today, 2)), inventoryKey(999, addDays(today, 2))];
+    for (const key of letters) {
+      await h!.service.db.query(
+        `INSERT INTO ${schema}.tidesync_dead_letter (key, scope, job, payload, attempts, error, at) VALUES ($1, $1, 'month', NULL, 3, 'HTTP 404', 0)`,
+        [key],
+      );
+    }
+    const remaining = async () =>
+      (await h!.service.db.query<{ key: string }>(`SELECT key FROM ${schema}.tidesync_dead_letter WHERE key = ANY($1::text[]) ORDER BY key`, [letters])).rows.map((r) => r.key);
+    await h!.service.runtime.products.pruneBefore(today);
+    expect(await remaining()).toEqual([inventoryKey(16, addDays(today, 2)), inventoryKey(999, addDays(today, 2))].sort());
+    expect(await h!.service.runtime.products.create({ productId: 999, days: ['Mon'] })).toBe(true);
+    expect(await h!.service.runtime.products.remove(999)).toBe(true);
+    expect(await remaining()).toEqual([inventoryKey(16, addDays(today, 2))]);
+    await h!.service.db.query(`DELETE FROM ${schema}.tidesync_dead_letter WHERE key = ANY($1::text[])`, [letters]);
+  });
+
   it('a service starting up removes what dates gone by left behind', async () => {
     const schema = db.env.DATABASE_SCHEMA;
     // Make tomorrow's rows look a month old, as a service stopped for a month would find them.
