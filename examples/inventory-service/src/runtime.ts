@@ -72,7 +72,9 @@ export class ServiceRuntime {
    * Plan every cadence now for a product just added (or for weekdays just added to it), its keys
    * due at once whatever the engine remembers: added back after a delete, or a weekday dropped and
    * added again, they have no rows or stale ones (and a fetch in flight at the delete still counted
-   * as a success, though its write was dropped).
+   * as a success, though its write was dropped). A key still being fetched or written now — its
+   * fetch may have started while the product was gone, and answered nothing — is fetched once more
+   * when that write is done (the engine's `forget`).
    */
   async planAdded(productId: number, days?: readonly Weekday[]): Promise<void> {
     const prefix = inventoryKeyPrefix(productId);

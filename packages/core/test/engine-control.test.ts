@@ -355,6 +355,33 @@ describe('engine control', () => {
     await engine.stop();
   });
 
+  it('trigger({ forget }) of a key being fetched fetches it again once that fetch is written (it may predate the data going)', async () => {
+    // k:0's first fetch answers what the source knew before the record was added back ([]), and
+    // its write waits for the batch; the record is added back meanwhile and the key forgotten.
+    let addedBack = false;
+    const { clock, arrivals, engine, store } = setup({
+      flushMs: 5 * SEC,
+      batchSize: 10,
+      behaviour: async (task, _ctx, c) => (task.key === 'k:0' && !addedBack ? [] : [{ id: task.key, value: c.now() }]),
+      jobs: [{ name: 'j', schedule: '0 0 1 1 *', plan: keysPlan('k', 2) }],
+    });
+    await engine.start();
+    await engine.trigger('j');
+    await clock.advance(SEC);
+    expect(arrivals.map((a) => a.key).sort()).toEqual(['k:0', 'k:1']);
+    addedBack = true;
+    await engine.trigger('j', { force: false, forget: (key) => key === 'k:0' });
+    await clock.advance(10 * SEC);
+    // Fetched once more, after the first write: the stale [] is replaced by what is there now.
+    expect(arrivals.map((a) => a.key).sort()).toEqual(['k:0', 'k:0', 'k:1']);
+    expect(store.readScope('k:0')).toHaveLength(1);
+    // A key not being fetched when forgotten is fetched once, as before.
+    await engine.trigger('j', { force: false, forget: (key) => key === 'k:1' });
+    await clock.advance(10 * SEC);
+    expect(arrivals.filter((a) => a.key === 'k:1')).toHaveLength(2);
+    await engine.stop();
+  });
+
   it('trigger({ forget }) forgets a key once, however many jobs cover it', async () => {
     const clock = createVirtualClock({ start: Date.UTC(2026, 10, 28) });
     const { arrivals, source } = recordingSource(clock);

@@ -80,9 +80,9 @@ export interface TriggerOptions {
    * their last success, so those the plan covers are due at once, like keys never fetched. Where
    * the Store offers `forgetKeys` (the memory and Postgres stores do), it drops their persisted
    * last success too, so a restart before they are fetched again still finds them due; with a
-   * Store without it, a restart reads them as fresh. A key whose fetch is in flight is not fetched
-   * twice: that fetch's write counts as its success. Each key is forgotten once per trigger, however
-   * many jobs cover it.
+   * Store without it, a restart reads them as fresh. A key this instance is fetching (or writing)
+   * is fetched once more when that write is done: the fetch may have started before the data was
+   * gone. Each key is forgotten once per trigger, however many jobs cover it.
    */
   forget?: (key: string) => boolean;
 }
@@ -210,6 +210,8 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
   const jobs = new Map<string, JobRuntime>();
   const book = new KeyBook((job, from, span) => jobs.get(job)?.cron.fallBackShift(from, span) ?? 0);
   const inFlight = new Map<string, { task: QueuedTask; controller: AbortController }>();
+  /** Keys forgotten (`trigger({ forget })`) while this instance was fetching them: fetched again once written. */
+  const refetchAfterWrite = new Set<string>();
   // One controller per job, shared by its in-flight fetches and replaced once aborted: aborts
   // always target a job (or all), and an AbortController per task is costly at 50k tasks/s.
   const controllers = new Map<string, AbortController>();
@@ -317,6 +319,10 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
     if (forget) {
       const forgotten = specs.filter((spec) => forget(spec.key)).map((spec) => spec.key);
       for (const key of forgotten) book.forget(key, now);
+      // A fetch of this instance under way may have started before the data was gone (a record
+      // deleted, then added back): its write would count as the key's success. The key is fetched
+      // again once that write is done (see `written`).
+      for (const key of forgotten) if (inFlight.has(key) || writer.holds(key)) refetchAfterWrite.add(key);
       // Durably too, where the store can: a restart, or an instance that has not loaded the keys,
       // would otherwise read their last success and count them fresh. A store that fails here only
       // loses that; this tick still plans them as never fetched.
@@ -483,6 +489,8 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
   /** `aborted`: the engine aborted the fetch (stop, pause with force, abort), not the source failing. */
   const onFetchFailed = async (job: JobRuntime, task: QueuedTask, err: unknown, aborted = false) => {
     const now = clock.now();
+    // Nothing of this fetch is written: a retry fetches the key afresh, a dead letter gives it up.
+    refetchAfterWrite.delete(task.key);
     try {
       if (aborted) {
         events.emit('task:aborted', { job: task.job, key: task.key });
@@ -587,6 +595,11 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
       // again once its lock lapses (a refetch of a fresh scope); the in-process queue's ack does
       // not fail. Reported, not fatal.
       await safely('queue ack', () => queue.ack(items.map((i) => i.task.key)));
+      const again = items.filter(({ task }) => refetchAfterWrite.delete(task.key)).map(({ task }) => ({ ...task, attempt: 1, deadline: clock.now(), notBefore: clock.now(), enqueuedAt: clock.now() }));
+      if (again.length > 0) {
+        await safely('queue offer', () => queue.offer(again));
+        notify();
+      }
       if (events.listenerCount('task:done') > 0) {
         items.forEach(({ task, write }, i) =>
           events.emit('task:done', {
@@ -617,6 +630,7 @@ export function createSyncEngine<P = unknown, D = unknown>(options: SyncEngineOp
         return;
       }
       // The store being down is not the keys' fault: retry without spending their attempts.
+      for (const { task } of items) refetchAfterWrite.delete(task.key); // the retry fetches afresh
       storeFailures++;
       const at = clock.now() + backoffDelay(o.retry, storeFailures, random);
       reportError('store write', err);

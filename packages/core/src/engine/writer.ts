@@ -25,6 +25,8 @@ export class BatchWriter<D> {
   private timer: TimerHandle | undefined;
   private chain: Promise<void> = Promise.resolve();
   private writing = 0;
+  /** Keys of the scopes waiting for, or in, a write (a key may be there twice). */
+  private readonly held = new Map<string, number>();
 
   constructor(
     private readonly store: Store<D>,
@@ -35,6 +37,7 @@ export class BatchWriter<D> {
   ) {}
 
   add(item: PendingWrite<D>): void {
+    this.held.set(item.task.key, (this.held.get(item.task.key) ?? 0) + 1);
     this.buffer.push(item);
     if (this.buffer.length >= this.batchSize) void this.flush();
     else this.timer ??= this.clock.setTimer(() => void this.flush(), this.flushMs);
@@ -43,6 +46,11 @@ export class BatchWriter<D> {
   /** Scopes waiting for, or in, a write. */
   get pending(): number {
     return this.buffer.length + this.writing;
+  }
+
+  /** Whether a fetch of `key` waits for, or is in, a write (its hooks not yet done). */
+  holds(key: string): boolean {
+    return this.held.has(key);
   }
 
   /** Write everything buffered; resolves when every write started so far has settled. */
@@ -56,7 +64,14 @@ export class BatchWriter<D> {
         .then(() => this.write(items))
         // The hooks report their own failures; the chain must survive them for later batches.
         .catch(() => {})
-        .finally(() => void (this.writing -= items.length));
+        .finally(() => {
+          this.writing -= items.length;
+          for (const { task } of items) {
+            const n = (this.held.get(task.key) ?? 1) - 1;
+            if (n > 0) this.held.set(task.key, n);
+            else this.held.delete(task.key);
+          }
+        });
     }
     return this.chain;
   }
