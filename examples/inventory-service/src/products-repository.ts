@@ -119,13 +119,32 @@ export class ProductsRepository {
     return rows.length === 1;
   }
 
-  async update(product: Product): Promise<boolean> {
-    const { rows } = await this.db.query(`UPDATE ${this.table} SET days = $2::text[], updated_at = now() WHERE product_id = $1 RETURNING product_id`, [
-      product.productId,
-      sortDays(product.days),
-    ]);
-    if (rows.length === 1) this.cache(product.productId, { productId: product.productId, days: sortDays(product.days) });
-    return rows.length === 1;
+  /**
+   * Changes a product's weekdays. The rows, freshness and dead letters of the dates on weekdays it
+   * drops go in the same transaction, between two inventory writes of this process (as `remove`):
+   * no longer refreshed, they would be served stale from the moment a weekday is added back until
+   * its refetch lands (longer while the partner is away).
+   */
+  update(product: Product): Promise<boolean> {
+    const days = sortDays(product.days);
+    return this.exclusive(async () => {
+      const updated = await this.db.transaction(async (query) => {
+        const { rows } = await query(`UPDATE ${this.table} SET days = $2::text[], updated_at = now() WHERE product_id = $1 RETURNING product_id`, [product.productId, days]);
+        if (rows.length === 0) return false;
+        // 'Dy' is the English abbreviation whatever the locale (without the TM prefix), as Weekday.
+        const dropped = `NOT (to_char(date, 'Dy') = ANY($2::text[]))`;
+        await query(`WITH x AS (DELETE FROM ${this.schema}.slot_pax WHERE product_id = $1 AND ${dropped}) DELETE FROM ${this.schema}.slots WHERE product_id = $1 AND ${dropped}`, [
+          product.productId,
+          days,
+        ]);
+        // Inventory keys end in their date (inventoryKey).
+        const droppedKey = `starts_with(key, $1) AND NOT (to_char(right(key, 10)::date, 'Dy') = ANY($2::text[]))`;
+        await query(`WITH k AS (DELETE FROM ${this.keyState} WHERE ${droppedKey}) DELETE FROM ${this.deadLetter} WHERE ${droppedKey}`, [inventoryKeyPrefix(product.productId), days]);
+        return true;
+      });
+      if (updated) this.cache(product.productId, { productId: product.productId, days });
+      return updated;
+    });
   }
 
   /**

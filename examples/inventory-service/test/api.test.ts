@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addDays, addMonths, dateIn, weekdayOf } from '../src/calendar.js';
 import type { Db } from '../src/database.js';
 import { InventoryQueries } from '../src/inventory-queries.js';
+import { inventoryKey } from '../src/inventory-store.js';
 import { backends, boot, converged, coveredKeys, eventually, expectedSlots, testDatabase, type Harness, type TestDatabase } from './helpers.js';
 
 const ADMIN = 'admin-secret-123';
@@ -240,8 +241,18 @@ describe.each(backends)('HTTP API on %s', (backend) => {
     expect((await h.get('/experience/16/dates')).body.dates.map((d: { date: string }) => d.date)).toContain(target.date);
 
     expect((await h.request('PATCH', '/products/16', { days: everyDay.filter((d) => d !== day) }, auth)).status).toBe(200);
-    // Its rows are no longer refreshed, so they are not served.
+    // Its rows are no longer refreshed, so they are not served, and they go with the weekday (or
+    // they would be served stale the moment it is added back, until the refetch lands).
     expect((await h.get(`/experience/16/slots?date=${target.date}`)).body).toEqual([]);
+    const schema = db.env.DATABASE_SCHEMA;
+    const left = await h.service.db.query<{ n: number }>(
+      `SELECT (SELECT count(*) FROM ${schema}.slots WHERE product_id = 16 AND date = $1::date) + (SELECT count(*) FROM ${schema}.tidesync_key_state WHERE key = $2) AS n`,
+      [target.date, inventoryKey(16, target.date)],
+    );
+    expect(Number(left.rows[0]!.n)).toBe(0);
+    // Only that weekday's.
+    const other = coveredKeys().find((k) => k.productId === 16 && weekdayOf(k.date) !== day && h.sim.truth(16, k.date).length > 0)!;
+    expect((await h.get(`/experience/16/slots?date=${other.date}`)).body.length).toBeGreaterThan(0);
     expect((await h.get('/experience/16/dates')).body.dates.map((d: { date: string }) => d.date)).not.toContain(target.date);
 
     // The partner changes meanwhile; added back, the day is fetched at once though it looked fresh.
