@@ -52,6 +52,14 @@ describe.skipIf(!TEST_REDIS_URL)('the shared queue’s Redis going away and comi
     expect(JSON.stringify(health.body)).toMatch(/engine status: no answer/);
     // The inventory is the database's: Redis has nothing to do with it.
     expect((await h.get('/products')).status).toBe(200);
+    // Product changes are saved and answered; their planning waits for the queue.
+    const admin = { authorization: 'Bearer admin-secret' };
+    const changesAt = Date.now();
+    expect((await h.request('POST', '/products', { productId: 77, days: ['Mon'] }, admin)).status).toBe(201);
+    expect((await h.request('PATCH', '/products/77', { days: ['Mon', 'Tue'] }, admin)).status).toBe(200);
+    expect((await h.request('DELETE', '/products/77', undefined, admin)).status).toBe(204);
+    expect(Date.now() - changesAt).toBeLessThan(3 * QUEUE_ANSWER_MS + 3_000);
+    expect((await h.get('/products/77')).status).toBe(404);
     proxy.up();
     await eventually(async () => expect((await h.get('/sync/status')).status).toBe(200), 30_000, 500);
     expect(unhandled).toEqual([]);
