@@ -316,7 +316,9 @@ export function createBullMQQueue<P = unknown>(backend: Backend, options: BullMQ
             // usual case for a key in flight at the tick): its finish time is read afresh.
             const current = state === 'unknown' ? undefined : await existing.q.getJob(existing.job.id!);
             const finishedOn = current ? current.finishedOn : existing.job.finishedOn;
-            if ((finishedOn ?? 0) >= entry.task.enqueuedAt) return setAll('inflight');
+            // Strictly after: an offer made in the millisecond of the finish (the engine's own
+            // re-offer right after its ack, see `trigger({ forget })`) is a new one, not stale.
+            if ((finishedOn ?? 0) > entry.task.enqueuedAt) return setAll('inflight');
             // Re-added meanwhile by another instance's offer: queued again, so this one merges into
             // it (not atomically, see above). Removing by id would take that copy with it.
             if (current && !((current.finishedOn ?? 0) > 0)) return setAll('merged');

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { QueuedTask } from '@tidesync/core';
 import { queueConformance } from '@tidesync/core/testing';
-import { createBullMQQueue } from '../src/bullmq-queue.js';
+import { createBullMQQueue, jobIdOf } from '../src/bullmq-queue.js';
 import { backendKinds, testNamespace, uniqueName, type TestNamespace } from './helpers.js';
 
 for (const kind of backendKinds) {
@@ -63,6 +63,22 @@ for (const kind of backendKinds) {
       expect(await b!.offer([task('k', { enqueuedAt: Date.now() })])).toEqual(['added']);
       expect(await b!.size()).toBe(1);
       for (const q of [a!, b!]) await q.close();
+    });
+
+    it('takes an offer made in the millisecond its key finished (the engine\'s re-offer right after its ack) as new', async () => {
+      ns = testNamespace(kind);
+      const name = uniqueName('q');
+      const backend = ns.connect();
+      const a = createBullMQQueue<{ n: number }>(backend, { name });
+      await a.offer([task('k')]);
+      await a.take(1, Date.now());
+      await a.ack(['k']);
+      const records = backend.newQueue(name);
+      const finishedOn = (await records.getJob(jobIdOf('k')))!.finishedOn!;
+      await records.close();
+      expect(await a.offer([task('k', { enqueuedAt: finishedOn - 1 })])).toEqual(['inflight']);
+      expect(await a.offer([task('k', { enqueuedAt: finishedOn })])).toEqual(['added']);
+      await a.close();
     });
 
     it('drops an offer planned before the key finished even when it finishes while the offer looks the key up', async () => {
