@@ -18,6 +18,16 @@ const spec = (fields: Partial<ScheduleSpec> = {}): ScheduleSpec => ({
 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Reaches into every BullMQ queue opened on `backend` from now on (to make a call fail, or to watch it). */
+const onEachQueue = (backend: Backend, adjust: (q: ReturnType<Backend['newQueue']>, name: string) => void) => {
+  const newQueue = backend.newQueue.bind(backend);
+  backend.newQueue = (queueName, options) => {
+    const q = newQueue(queueName, options);
+    adjust(q, queueName);
+    return q;
+  };
+};
+
 /** Every occurrence in [from, to) that `next` names, walking from `from`. */
 const walk = (next: (after: number) => number | undefined, from: number, to: number) => {
   const out: number[] = [];
@@ -283,10 +293,8 @@ for (const kind of backendKinds) {
     it('a tick whose overlap check fails (the backend away a moment) is tried again and fires, reported, not lost', async () => {
       ns = testNamespace(kind);
       const backend = ns.connect();
-      const newQueue = backend.newQueue.bind(backend);
       let failures = 1;
-      backend.newQueue = (queueName, options) => {
-        const q = newQueue(queueName, options);
+      onEachQueue(backend, (q) => {
         const getActive = q.getActive.bind(q);
         q.getActive = async (...args) => {
           if (failures > 0) {
@@ -295,8 +303,7 @@ for (const kind of backendKinds) {
           }
           return getActive(...args);
         };
-        return q;
-      };
+      });
       const errors: string[] = [];
       const s = createBullMQScheduler(backend, { name: uniqueName('ticks'), lateAfterMs: 5_000, onError: (err) => errors.push(String(err)) });
       running.push(s);
@@ -335,10 +342,8 @@ for (const kind of backendKinds) {
     it('a start whose catch-up could not be added can be tried again, and the catch-up still fires', async () => {
       ns = testNamespace(kind);
       const backend = ns.connect();
-      const newQueue = backend.newQueue.bind(backend);
       let failures = 1;
-      backend.newQueue = (queueName, options) => {
-        const q = newQueue(queueName, options);
+      onEachQueue(backend, (q) => {
         const add = q.add.bind(q);
         q.add = async (...args) => {
           if (failures > 0 && String(args[2]?.jobId ?? '').startsWith('catchup~')) {
@@ -347,8 +352,7 @@ for (const kind of backendKinds) {
           }
           return add(...args);
         };
-        return q;
-      };
+      });
       const persistence = { readLastTick: async () => Date.now() - 3 * 86_400_000, writeLastTick: async () => {} };
       const s = createBullMQScheduler(backend, { name: uniqueName('ticks'), lateAfterMs: 1_500, persistence });
       running.push(s);
@@ -371,18 +375,15 @@ for (const kind of backendKinds) {
         return w;
       };
       // Removed just as its BullMQ schedule is created, before its worker is.
-      const newQueue = backend.newQueue.bind(backend);
-      backend.newQueue = (queueName, options) => {
-        const q = newQueue(queueName, options);
-        if (!queueName.endsWith('.gone')) return q;
+      onEachQueue(backend, (q, queueName) => {
+        if (!queueName.endsWith('.gone')) return;
         const upsert = q.upsertJobScheduler.bind(q);
         q.upsertJobScheduler = async (...args) => {
           const created = await upsert(...args);
           s.remove('gone');
           return created;
         };
-        return q;
-      };
+      });
       const s = createBullMQScheduler(backend, { name: uniqueName('ticks') });
       running.push(s);
       s.add(spec({ id: 'kept' }), async () => {});
